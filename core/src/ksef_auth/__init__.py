@@ -1,0 +1,103 @@
+"""ksef-auth: pluggable authentication for KSeF 2.0.
+
+    import ksef_auth
+    strategy = ksef_auth.load("ksef-auth.toml").strategy("shop")
+    with strategy.client() as client:        # an httpx.Client that logs in and refreshes itself
+        client.get("/auth/sessions")
+"""
+
+from ksef_auth.components import (
+    CredentialSource,
+    Option,
+    Register,
+    Registration,
+    SecretRef,
+    SessionStore,
+    Signer,
+)
+from ksef_auth.errors import (
+    AuthenticationFailed,
+    CertificateError,
+    ConfigError,
+    CredentialChainError,
+    CredentialError,
+    CredentialRejected,
+    KsefAuthError,
+    KsefError,
+    NotAvailable,
+    PluginNotFound,
+    PollTimeout,
+    RateLimited,
+    SessionInvalid,
+    StoreError,
+    TransportError,
+)
+from ksef_auth.events import SessionEvent
+from ksef_auth.keys import KeyHandle, LocalKey
+from ksef_auth.manager import PluginManager, default_manager
+from ksef_auth.model import (
+    CertificateCredential,
+    Challenge,
+    ContextIdentifier,
+    Credential,
+    Environment,
+    KsefToken,
+    PublicKeyCertificate,
+    SessionTokens,
+    SharedSecret,
+    SignRequest,
+    Submission,
+    Token,
+)
+from ksef_auth.plugin import hookimpl
+from ksef_auth.secret import Secret
+from ksef_auth.strategy import CredentialChain, RefreshPolicy, Strategy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationFailed",
+    "CertificateCredential",
+    "CertificateError",
+    "Challenge",
+    "ConfigError",
+    "ContextIdentifier",
+    "Credential",
+    "CredentialChain",
+    "CredentialChainError",
+    "CredentialError",
+    "CredentialRejected",
+    "CredentialSource",
+    "Environment",
+    "KeyHandle",
+    "KsefAuthError",
+    "KsefError",
+    "KsefToken",
+    "LocalKey",
+    "NotAvailable",
+    "Option",
+    "PluginManager",
+    "PluginNotFound",
+    "PollTimeout",
+    "PublicKeyCertificate",
+    "RateLimited",
+    "RefreshPolicy",
+    "Register",
+    "Registration",
+    "Secret",
+    "SecretRef",
+    "SessionEvent",
+    "SessionInvalid",
+    "SessionStore",
+    "SessionTokens",
+    "SharedSecret",
+    "SignRequest",
+    "Signer",
+    "StoreError",
+    "Strategy",
+    "Submission",
+    "Token",
+    "TransportError",
+    "default_manager",
+    "hookimpl",
+]

@@ -1,0 +1,253 @@
+"""What plugins build: credential sources, signers and session stores, and how they are registered.
+
+A plugin hands the core *factories* (usually classes) through the register hooks in
+:mod:`ksef_auth.hookspecs`. A factory's keyword arguments are its *options*: they are what a
+strategy file may set, and the core validates them before anything runs. For an attrs class the
+options are read off its fields (``metadata={"help": ..., "secret": True}``); for anything else,
+pass ``options=`` to ``register`` or let the core read the call signature.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+from ksef_auth.errors import ConfigError
+from ksef_auth.model import (
+    ContextIdentifier,
+    Credential,
+    Environment,
+    SessionTokens,
+    SignRequest,
+    Submission,
+)
+from ksef_auth.secret import Secret
+
+Kind = Literal["credential_source", "signer", "session_store"]
+
+# --- the three component contracts --------------------------------------------------------------
+
+
+@runtime_checkable
+class CredentialSource(Protocol):
+    """Produces a credential. Built once per strategy; ``load`` is called at each login."""
+
+    def load(self) -> Credential:
+        """Return the credential, or raise :class:`~ksef_auth.errors.NotAvailable` when this source
+        has nothing here (a chain then tries its next source). Any other
+        :class:`~ksef_auth.errors.CredentialError` stops the chain. Never put the secret in a
+        message."""
+        ...
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Turns a challenge and a credential into the request that proves identity to KSeF.
+
+    Pure: no network. ``method`` names it in reports (``ksef-token``, ``xades``, ...);
+    ``challenge_path`` is where the flow fetches its challenge (``/auth/challenge`` for KSeF 2.0).
+    """
+
+    method: str
+    challenge_path: str
+
+    def sign(self, request: SignRequest) -> Submission: ...
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Keeps sessions between calls, threads and (for shared stores) processes.
+
+    Keys are opaque strings built by the session manager from the environment, the context and
+    the credential's fingerprint; they never contain a secret. Values must be kept encrypted by
+    any store that leaves the process.
+    """
+
+    def get(self, key: str) -> SessionTokens | None:
+        """The stored session, or None. Expired entries may be returned; the caller checks."""
+        ...
+
+    def put(self, key: str, tokens: SessionTokens) -> None:
+        """Store (replace) the session; it may be dropped once its last token has expired."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget the session (after a revocation). Deleting a missing key is not an error."""
+        ...
+
+    def lock(self, key: str, timeout: float) -> AbstractContextManager[bool]:
+        """Exclusive right to log in or refresh ``key`` among everyone sharing this store.
+
+        Waits up to ``timeout`` seconds; yields True when held, False when the wait ran out
+        (the caller re-reads the store and proceeds). An in-process store may yield True at
+        once: the session manager already serializes threads and tasks of one process."""
+        ...
+
+
+# Optional member any component may have, called when a strategy is loaded:
+#   def check(self, environment: Environment, context: ContextIdentifier) -> None
+# raise ConfigError / CredentialError / NotAvailable to report a problem before any login.
+CheckFn = Callable[[Environment, ContextIdentifier], None]
+
+# --- secrets in options -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SecretRef:
+    """A secret option's value: a reference resolved when the secret is needed, never inline.
+
+    ``SecretRef.env("KSEF2_KEY_PASSWORD")``, ``SecretRef.file("/run/secrets/p12")``, or in Python
+    code ``SecretRef.value(Secret("..."))``.
+    """
+
+    env_var: str | None = None
+    path: str | None = None
+    literal: Secret | None = None
+
+    @classmethod
+    def env(cls, name: str) -> SecretRef:
+        return cls(env_var=name)
+
+    @classmethod
+    def file(cls, path: str | os.PathLike[str]) -> SecretRef:
+        return cls(path=os.fspath(path))
+
+    @classmethod
+    def value(cls, secret: Secret | str) -> SecretRef:
+        return cls(literal=Secret(secret))
+
+    def describe(self) -> str:
+        if self.env_var:
+            return f"environment variable {self.env_var}"
+        if self.path:
+            return f"file {self.path}"
+        return "a value given in code"
+
+    def problem(self) -> str | None:
+        """Why the secret cannot be read now (None when it can). Reads nothing secret."""
+        if self.env_var is not None:
+            if self.env_var not in os.environ:
+                return f"environment variable {self.env_var} is not set"
+            return None
+        if self.path is not None:
+            path = Path(self.path)
+            if not path.is_file():
+                return f"file {self.path} does not exist or is not a file"
+            if not os.access(path, os.R_OK):
+                return f"file {self.path} is not readable by this user"
+        return None
+
+    def get(self) -> Secret:
+        """Read the secret. Raises :class:`ConfigError` naming the reference when it cannot."""
+        problem = self.problem()
+        if problem:
+            raise ConfigError(f"{problem}; set it or change the reference")
+        if self.env_var is not None:
+            return Secret(os.environ[self.env_var])
+        if self.path is not None:
+            return Secret(Path(self.path).read_text(encoding="utf-8").strip())
+        assert self.literal is not None
+        return self.literal
+
+
+# --- registration -------------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+@attrs.frozen
+class Option:
+    """One option a factory accepts."""
+
+    name: str
+    type: str = "str"
+    required: bool = False
+    default: Any = None
+    help: str = ""
+    secret: bool = False
+
+
+@attrs.frozen
+class Registration:
+    """A named factory one plugin registered for one kind of component."""
+
+    kind: Kind
+    name: str
+    factory: Callable[..., Any] = attrs.field(repr=False)
+    options: tuple[Option, ...]
+    summary: str
+    plugin: str
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
+
+
+def options_of(factory: Callable[..., Any]) -> tuple[Option, ...]:
+    """Read a factory's options off its attrs fields or its call signature."""
+    if attrs.has(factory):  # type: ignore[arg-type]
+        result = []
+        for field in attrs.fields(factory):  # type: ignore[arg-type]
+            if not field.init or field.name.startswith("_"):
+                continue
+            name = field.alias or field.name
+            required = field.default is attrs.NOTHING
+            default = None
+            if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                default = field.default.factory()  # type: ignore[attr-defined]
+            elif not required:
+                default = field.default
+            type_name = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+            secret = bool(field.metadata.get("secret")) or "SecretRef" in str(type_name)
+            result.append(
+                Option(name, str(type_name), required, default, field.metadata.get("help", ""), secret)
+            )
+        return tuple(result)
+    result = []
+    for param in inspect.signature(factory).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = param.annotation if param.annotation is not param.empty else ""
+        required = param.default is param.empty
+        secret = "SecretRef" in str(annotation)
+        default = None if required else param.default
+        result.append(Option(param.name, str(annotation), required, default, "", secret))
+    return tuple(result)
+
+
+class Register:
+    """The callback a register hook receives: ``register(name, factory, summary=..., options=...)``."""
+
+    def __init__(self, kind: Kind, plugin: str, sink: Callable[[Registration], None]) -> None:
+        self.kind = kind
+        self.plugin = plugin
+        self._sink = sink
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        summary: str = "",
+        options: tuple[Option, ...] | None = None,
+    ) -> None:
+        doc = inspect.getdoc(factory) or ""
+        self._sink(
+            Registration(
+                kind=self.kind,
+                name=name,
+                factory=factory,
+                options=options if options is not None else options_of(factory),
+                summary=summary or doc.split("\n\n")[0].replace("\n", " "),
+                plugin=self.plugin,
+            )
+        )
+
+
+def iter_kinds() -> Iterator[Kind]:
+    yield from ("credential_source", "signer", "session_store")

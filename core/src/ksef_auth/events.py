@@ -1,0 +1,94 @@
+"""Lifecycle events and their delivery to the observer hooks.
+
+Events are queued and delivered by one daemon thread, so a slow or failing observer never slows
+or breaks the caller. Nothing is queued when no plugin implements an observer hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ksef_auth.model import ContextIdentifier, Environment
+
+if TYPE_CHECKING:
+    import pluggy
+
+log = logging.getLogger("ksef_auth.events")
+
+EVENTS = (
+    "login_started",
+    "session_opened",
+    "session_refreshed",
+    "session_expired",
+    "session_revoked",
+    "authentication_failed",
+)
+
+
+@attrs.frozen
+class SessionEvent:
+    """What happened, to which session. Holds no secret."""
+
+    name: str
+    strategy: str
+    environment: Environment
+    context: ContextIdentifier
+    method: str
+    credential_fingerprint: str
+    reference_number: str | None = None
+    detail: str = ""
+    at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
+
+
+class Observers:
+    """Calls the observer hooks of a plugin manager's hook relay off the caller's thread."""
+
+    def __init__(self, hook: pluggy.HookRelay) -> None:
+        self._hook = hook
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    def _has_observers(self, name: str) -> bool:
+        return bool(getattr(self._hook, f"ksef_auth_{name}").get_hookimpls())
+
+    def emit(self, event: SessionEvent, **extra: Any) -> None:
+        """Queue ``event`` for the observers of its hook; returns at once."""
+        if not self._has_observers(event.name):
+            return
+        with self._lock:
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ksef-auth-observers", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((event.name, {"event": event, **extra}))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued event was delivered (tests, shutdown). False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            name, kwargs = item
+            try:
+                getattr(self._hook, f"ksef_auth_{name}")(**kwargs)
+            except Exception:
+                log.exception("an observer of %s raised; ignored", name)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()

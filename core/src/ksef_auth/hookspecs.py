@@ -1,0 +1,106 @@
+"""The plugin contract of ksef-auth: every hook a plugin may implement.
+
+A plugin is a module registered in the entry-point group ``ksef_auth`` whose functions carry
+``@ksef_auth.hookimpl`` and are named after the hooks below. There are three families:
+
+* **register hooks** hand the core named factories of credential sources, signers and session
+  stores (the component contracts are in :mod:`ksef_auth.components`). They run once, when the
+  plugin is loaded; the core resolves names when a strategy is built, so the hot path never calls
+  a hook.
+* **observer hooks** tell plugins what happened to a session. They run on a background thread,
+  after the fact: they cannot block the caller, and what they raise is logged and dropped.
+* **the CLI hook** lets a plugin add commands to ``ksef-auth``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from ksef_auth.plugin import PROJECT
+
+if TYPE_CHECKING:
+    import click
+
+    from ksef_auth.components import Register
+    from ksef_auth.errors import KsefAuthError
+    from ksef_auth.events import SessionEvent
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+# --- register hooks -----------------------------------------------------------------------------
+
+
+@hookspec
+def ksef_auth_register_credential_sources(register: Register) -> None:
+    """Register credential source factories: ``register("env", EnvSource)``.
+
+    A factory is called with the options a strategy sets (keyword arguments) and returns an
+    object with ``load() -> Credential`` (see ``CredentialSource``). ``load`` raises
+    ``NotAvailable`` when the source has nothing here, so a chain moves on.
+    """
+
+
+@hookspec
+def ksef_auth_register_signers(register: Register) -> None:
+    """Register signer factories: ``register("ksef-token", KsefTokenSigner)``.
+
+    A signer turns ``SignRequest`` (challenge, context, credential, KSeF's public keys) into a
+    ``Submission`` (path, body, content type) without any network I/O (see ``Signer``).
+    """
+
+
+@hookspec
+def ksef_auth_register_session_stores(register: Register) -> None:
+    """Register session store factories: ``register("memory", MemoryStore)``.
+
+    A store keeps ``SessionTokens`` by key and offers ``lock(key, timeout)`` so that only one
+    process sharing the store logs in or refreshes a session at a time (see ``SessionStore``).
+    Stores that leave the process must encrypt what they keep.
+    """
+
+
+# --- the CLI hook -------------------------------------------------------------------------------
+
+
+@hookspec
+def ksef_auth_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``ksef-auth`` CLI: ``cli.add_command(my_command)``.
+
+    Import heavy modules inside the commands, not here: this runs on every CLI start.
+    """
+
+
+# --- observer hooks -----------------------------------------------------------------------------
+
+
+@hookspec
+def ksef_auth_login_started(event: SessionEvent) -> None:
+    """A login (challenge, sign, submit, poll, redeem) has started for ``event.context``."""
+
+
+@hookspec
+def ksef_auth_session_opened(event: SessionEvent) -> None:
+    """A login succeeded: a new session exists (``event.reference_number``)."""
+
+
+@hookspec
+def ksef_auth_session_refreshed(event: SessionEvent) -> None:
+    """The session's access token was renewed with its refresh token."""
+
+
+@hookspec
+def ksef_auth_session_expired(event: SessionEvent) -> None:
+    """The session could not be refreshed (refresh token expired or revoked, or near its end);
+    a new login follows when a token is next asked for."""
+
+
+@hookspec
+def ksef_auth_session_revoked(event: SessionEvent) -> None:
+    """The session was revoked through ``DELETE /auth/sessions/current`` (logout)."""
+
+
+@hookspec
+def ksef_auth_authentication_failed(event: SessionEvent, error: KsefAuthError) -> None:
+    """A login or refresh failed with ``error`` (typed; its message holds no secret)."""

@@ -1,0 +1,169 @@
+"""A strategy: how one context authenticates in one environment, and the entry point to its session.
+
+``Strategy`` = environment + context + credential source (or a chain) + signer + session store +
+refresh policy. Build one from a strategy file (:func:`ksef_auth.load`) or in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ksef_auth.components import CredentialSource, SessionStore, Signer
+from ksef_auth.errors import CredentialChainError, CredentialError, NotAvailable
+from ksef_auth.model import ContextIdentifier, Credential, Environment
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ksef_auth.httpx_auth import KsefAuth
+    from ksef_auth.manager import PluginManager
+    from ksef_auth.session import SessionManager
+
+
+def _positive(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be greater than 0, got {value}")
+
+
+def _fraction(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"{attribute.name} must be between 0 and 1 (exclusive), got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class RefreshPolicy:
+    """When the session manager renews tokens. Windows are fractions of each token's own lifetime,
+    with floors in seconds, and are never wider than half (advisory) or a quarter (mandatory) of
+    the lifetime, so short-lived tokens are not refreshed on every call.
+
+    Defaults, for KSeF's ~15-minute access tokens: advisory refresh when 25 % of the lifetime is
+    left (at least 60 s: 225 s before expiry), when one caller refreshes and the others keep
+    using the current token; mandatory at 10 % (at least 10 s: 90 s before expiry), when every
+    caller waits for the new token, so no request leaves with a token about to die in flight.
+    """
+
+    advisory_fraction: float = attrs.field(default=0.25, validator=_fraction)
+    advisory_floor: float = attrs.field(default=60.0, validator=_positive)
+    mandatory_fraction: float = attrs.field(default=0.10, validator=_fraction)
+    mandatory_floor: float = attrs.field(default=10.0, validator=_positive)
+    relogin_before_refresh_expiry: float = attrs.field(default=3600.0, validator=_positive)
+    """Log in again instead of refreshing when the refresh token has less than this left (s)."""
+    rejection_backoff: float = attrs.field(default=300.0, validator=_positive)
+    """After KSeF rejects the credential (415, 450, 460, ...), fail fast this long (s)."""
+    poll_deadline: float = attrs.field(default=120.0, validator=_positive)
+    """Give up polling ``GET /auth/{ref}`` after this many seconds."""
+    lock_timeout: float = attrs.field(default=60.0, validator=_positive)
+    """How long to wait for another process's login or refresh of the same session (s)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.mandatory_fraction >= self.advisory_fraction:
+            raise ValueError("mandatory_fraction must be smaller than advisory_fraction")
+
+    def windows(self, lifetime: float) -> tuple[float, float]:
+        """Seconds before expiry at which the advisory and mandatory windows open."""
+        advisory = min(max(self.advisory_fraction * lifetime, self.advisory_floor), 0.5 * lifetime)
+        mandatory = min(
+            max(self.mandatory_fraction * lifetime, self.mandatory_floor), 0.25 * lifetime
+        )
+        return advisory, min(mandatory, advisory)
+
+
+class CredentialChain:
+    """Credential sources tried in order. ``NotAvailable`` moves on to the next source; any other
+    error stops the chain with one report naming each source and why. The source that worked is
+    remembered and tried first next time."""
+
+    def __init__(self, sources: Sequence[tuple[str, CredentialSource]]) -> None:
+        if not sources:
+            raise ValueError("a credential chain needs at least one source")
+        self.sources = list(sources)
+        self._last_good: int | None = None
+
+    def load(self) -> Credential:
+        order = list(range(len(self.sources)))
+        if self._last_good is not None:
+            order.remove(self._last_good)
+            order.insert(0, self._last_good)
+        attempts: list[tuple[str, str]] = []
+        for index in order:
+            name, source = self.sources[index]
+            try:
+                credential = source.load()
+            except NotAvailable as exc:
+                attempts.append((name, f"not available: {exc}"))
+                continue
+            except CredentialError as exc:
+                attempts.append((name, f"{type(exc).__name__}: {exc}"))
+                raise CredentialChainError(attempts) from exc
+            self._last_good = index
+            return credential
+        raise CredentialChainError(attempts)
+
+    def __repr__(self) -> str:
+        return f"CredentialChain({[name for name, _ in self.sources]})"
+
+
+@attrs.define(eq=False)
+class Strategy:
+    """One way to authenticate one context, and the door to its session.
+
+    ``token()`` / ``await atoken()`` give a valid access token (logging in or refreshing only
+    when needed); ``httpx_auth()`` plugs that into any ``httpx`` client.
+    """
+
+    name: str
+    environment: Environment
+    context: ContextIdentifier
+    credential: CredentialSource
+    signer: Signer
+    store: SessionStore
+    refresh: RefreshPolicy = attrs.field(factory=RefreshPolicy)
+    manager: PluginManager | None = attrs.field(default=None, repr=False)
+    _session: SessionManager | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def session(self) -> SessionManager:
+        """The session manager of this strategy (created on first use)."""
+        if self._session is None:
+            from ksef_auth.session import SessionManager
+
+            self._session = SessionManager(self)
+        return self._session
+
+    def token(self) -> str:
+        """A valid access token: cached when possible, refreshed or logged in when needed."""
+        return self.session.token()
+
+    async def atoken(self) -> str:
+        """The async twin of :meth:`token`; never blocks the event loop."""
+        return await self.session.atoken()
+
+    def httpx_auth(self) -> KsefAuth:
+        """An ``httpx.Auth`` that attaches the access token and replays once after a 401."""
+        from ksef_auth.httpx_auth import KsefAuth
+
+        return KsefAuth(self.session)
+
+    def with_context(self, context: ContextIdentifier | str) -> Strategy:
+        """The same strategy for another context (one firm's credential, many NIPs)."""
+        if isinstance(context, str):
+            context = ContextIdentifier.nip(context)
+        return Strategy(
+            name=f"{self.name}@{context.value}",
+            environment=self.environment,
+            context=context,
+            credential=self.credential,
+            signer=self.signer,
+            store=self.store,
+            refresh=self.refresh,
+            manager=self.manager,
+        )
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A new ``httpx.Client`` on this environment's base URL with this strategy's auth."""
+        import httpx
+
+        return httpx.Client(base_url=self.environment.base_url, auth=self.httpx_auth(), **kwargs)
