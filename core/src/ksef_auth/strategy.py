@@ -102,8 +102,30 @@ class CredentialChain:
             return credential
         raise CredentialChainError(attempts)
 
+    def check(self, environment: Environment, context: ContextIdentifier) -> None:
+        """Run each source's ``check``; fine while at least one source is available."""
+        attempts: list[tuple[str, str]] = []
+        for name, source in self.sources:
+            try:
+                run_check(source, environment, context)
+            except NotAvailable as exc:
+                attempts.append((name, f"not available: {exc}"))
+                continue
+            except CredentialError as exc:
+                attempts.append((name, f"{type(exc).__name__}: {exc}"))
+                raise CredentialChainError(attempts) from exc
+            return
+        raise CredentialChainError(attempts)
+
     def __repr__(self) -> str:
         return f"CredentialChain({[name for name, _ in self.sources]})"
+
+
+def run_check(component: object, environment: Environment, context: ContextIdentifier) -> None:
+    """Call a component's optional ``check(environment, context)``."""
+    check = getattr(component, "check", None)
+    if check is not None:
+        check(environment, context)
 
 
 @attrs.define(eq=False)
@@ -123,6 +145,12 @@ class Strategy:
     refresh: RefreshPolicy = attrs.field(factory=RefreshPolicy)
     manager: PluginManager | None = attrs.field(default=None, repr=False)
     _session: SessionManager | None = attrs.field(default=None, init=False, repr=False)
+
+    def check(self) -> None:
+        """Run every component's ``check(environment, context)``: problems that can be found
+        before any network call (missing variable, test certificate on PRODUCTION, ...)."""
+        for component in (self.credential, self.signer, self.store):
+            run_check(component, self.environment, self.context)
 
     @property
     def session(self) -> SessionManager:
