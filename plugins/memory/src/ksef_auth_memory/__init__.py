@@ -1,0 +1,89 @@
+"""ksef-auth-memory: a session store in this process's memory.
+
+Thread-safe, bounded (least recently used entries go first), and entries disappear when their last
+token has expired. Sessions are shared by every strategy of the process that uses the same store,
+not across processes: for that, use a shared store (Redis, an encrypted file).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import attrs
+
+from ksef_auth import Register, SessionTokens, hookimpl
+
+__all__ = ["MemoryStore"]
+
+
+def _expiry(tokens: SessionTokens) -> float:
+    last = tokens.refresh_token or tokens.access_token
+    return max(last.valid_until.timestamp(), tokens.access_token.valid_until.timestamp())
+
+
+def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"max_entries must be at least 1, got {value}")
+
+
+@attrs.define
+class MemoryStore:
+    """Sessions in this process's memory: thread-safe, bounded, expiring with their tokens."""
+
+    max_entries: int = attrs.field(
+        default=10_000,
+        validator=_at_least_one,
+        metadata={"help": "Most sessions kept; the least recently used go first."},
+    )
+    _entries: OrderedDict[str, tuple[float, SessionTokens]] = attrs.field(
+        init=False, factory=OrderedDict, repr=False
+    )
+    _mutex: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
+    _locks: dict[str, threading.Lock] = attrs.field(init=False, factory=dict, repr=False)
+
+    def get(self, key: str) -> SessionTokens | None:
+        with self._mutex:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.time():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: str, tokens: SessionTokens) -> None:
+        with self._mutex:
+            self._entries[key] = (_expiry(tokens), tokens)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def delete(self, key: str) -> None:
+        with self._mutex:
+            self._entries.pop(key, None)
+
+    @contextmanager
+    def lock(self, key: str, timeout: float) -> Iterator[bool]:
+        """A per-key lock shared by every user of this store in this process."""
+        with self._mutex:
+            lock = self._locks.setdefault(key, threading.Lock())
+        acquired = lock.acquire(timeout=timeout)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+
+    def __len__(self) -> int:
+        with self._mutex:
+            return len(self._entries)
+
+
+@hookimpl
+def ksef_auth_register_session_stores(register: Register) -> None:
+    register("memory", MemoryStore)
