@@ -1,9 +1,9 @@
 """ksef-auth: pluggable authentication for KSeF 2.0.
 
-    import ksef_auth
-    strategy = ksef_auth.load("ksef-auth.toml").strategy("shop")
-    with strategy.client() as client:        # an httpx.Client that logs in and refreshes itself
-        client.get("/auth/sessions")
+import ksef_auth
+strategy = ksef_auth.load("ksef-auth.toml").strategy("shop")
+with strategy.client() as client:        # an httpx.Client that logs in and refreshes itself
+    client.get("/auth/sessions")
 """
 
 from ksef_auth.components import (

@@ -202,10 +202,14 @@ def options_of(factory: Callable[..., Any]) -> tuple[Option, ...]:
                 default = field.default.factory()  # type: ignore[attr-defined]
             elif not required:
                 default = field.default
-            type_name = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+            type_name = (
+                field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+            )
             secret = bool(field.metadata.get("secret")) or "SecretRef" in str(type_name)
             result.append(
-                Option(name, str(type_name), required, default, field.metadata.get("help", ""), secret)
+                Option(
+                    name, str(type_name), required, default, field.metadata.get("help", ""), secret
+                )
             )
         return tuple(result)
     result = []
@@ -221,7 +225,7 @@ def options_of(factory: Callable[..., Any]) -> tuple[Option, ...]:
 
 
 class Register:
-    """The callback a register hook receives: ``register(name, factory, summary=..., options=...)``."""
+    """The callback a register hook gets: ``register(name, factory, summary=..., options=...)``."""
 
     def __init__(self, kind: Kind, plugin: str, sink: Callable[[Registration], None]) -> None:
         self.kind = kind

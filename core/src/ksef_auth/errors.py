@@ -16,7 +16,7 @@
     │   └── RateLimited             429, with ``retry_after`` seconds
     ├── PollTimeout                 the login did not finish before the poll deadline
     ├── StoreError                  the session store is unreachable or refused an operation
-    └── TransportError              the request never got an answer (also an ``httpx.TransportError``)
+    └── TransportError              no answer from KSeF (also an ``httpx.TransportError``)
 
 No message ever contains a secret: messages are built from identifiers, codes and file names.
 """
@@ -33,7 +33,7 @@ class KsefAuthError(Exception):
 
 
 class ConfigError(KsefAuthError):
-    """A strategy configuration is wrong. ``source`` is the file (or ``<dict>``), ``key`` the path."""
+    """A strategy configuration is wrong. ``source`` is the file or ``<dict>``, ``key`` the path."""
 
     def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
         self.source = source

@@ -55,9 +55,12 @@ class LocalKey:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-        algorithm = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[
-            hash_name
-        ]()
+        algorithms: dict[str, hashes.HashAlgorithm] = {
+            "sha256": hashes.SHA256(),
+            "sha384": hashes.SHA384(),
+            "sha512": hashes.SHA512(),
+        }
+        algorithm = algorithms[hash_name]
         if isinstance(self._key, ec.EllipticCurvePrivateKey):
             return self._key.sign(data, ec.ECDSA(algorithm))
         return self._key.sign(data, padding.PKCS1v15(), algorithm)

@@ -157,7 +157,7 @@ class PluginManager:
             broken = "; ".join(f"{n}: {r}" for n, r in sorted(self.failures.items()))
             message += f"; plugins that failed to load: {broken}"
         else:
-            message += f"; install the plugin that provides it, e.g. pip install ksef-auth-{name}"
+            message += "; install the plugin that provides it (`ksef-auth plugins` lists them)"
         raise PluginNotFound(message)
 
     def available(self, kind: Kind) -> dict[str, Registration]:
@@ -178,7 +178,9 @@ class PluginManager:
         """What is installed: name, distribution, version, what it provides, its hooks, errors."""
         self.load_all()
         rows = []
-        names = list(dict.fromkeys([*self._entry_points, *(n for n, _ in self.pm.list_name_plugin())]))
+        names = list(
+            dict.fromkeys([*self._entry_points, *(n for n, _ in self.pm.list_name_plugin())])
+        )
         for name in names:
             ep = self._entry_points.get(name)
             plugin = self.pm.get_plugin(name)

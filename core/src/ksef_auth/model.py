@@ -32,7 +32,11 @@ OFFICIAL_BASE_URLS = {
 _ALIASES = {"prod": "production", "prd": "production", "te": "test", "tr": "demo"}
 
 
-def _check_base_url(instance: Any, attribute: Any, value: str) -> None:
+def _strip_slash(url: object) -> str:
+    return str(url).rstrip("/")
+
+
+def _check_base_url(instance: object, attribute: object, value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"base URL must be an http(s) URL with a host, got {value!r}")
@@ -47,7 +51,7 @@ class Environment:
     """
 
     name: str
-    base_url: str = attrs.field(converter=lambda u: str(u).rstrip("/"), validator=_check_base_url)
+    base_url: str = attrs.field(converter=_strip_slash, validator=_check_base_url)
 
     @classmethod
     def of(cls, value: str | Environment) -> Environment:
@@ -75,7 +79,7 @@ class Environment:
 
     @property
     def accepts_test_certificates(self) -> bool:
-        """Self-signed test certificates work on TEST and on local/custom URLs, never on DEMO/PRD."""
+        """Self-signed test certificates work on TEST and local/custom URLs, never DEMO or PRD."""
         return self.name not in ("demo", "production")
 
     @property
@@ -106,7 +110,9 @@ _PEPPOL_ID = re.compile(r"^P[A-Z]{2}[0-9]{6}$")
 def _context_type(value: str) -> ContextType:
     key = str(value).replace("_", "").replace("-", "").lower()
     if key not in _TYPE_NAMES:
-        raise ValueError(f"unknown context type {value!r}: use Nip, InternalId, NipVatUe or PeppolId")
+        raise ValueError(
+            f"unknown context type {value!r}: use Nip, InternalId, NipVatUe or PeppolId"
+        )
     return _TYPE_NAMES[key]
 
 
@@ -129,7 +135,9 @@ class ContextIdentifier:
             pattern = _INTERNAL_ID if self.type == "InternalId" else _NIP_VAT_UE
             match = pattern.match(value)
             if not match:
-                example = "5265877635-12345" if self.type == "InternalId" else "5265877635-ATU1234567"
+                example = (
+                    "5265877635-12345" if self.type == "InternalId" else "5265877635-ATU1234567"
+                )
                 raise ValueError(f"{self.type} must look like {example}, got {value!r}")
             normalize_nip(match.group(1))
         elif not _PEPPOL_ID.match(value):
@@ -169,7 +177,7 @@ class ContextIdentifier:
 
 @attrs.frozen
 class KsefToken:
-    """A KSeF token (the long-lived secret issued in the KSeF portal or through ``POST /tokens``)."""
+    """A KSeF token: the long-lived secret issued in the KSeF portal or by ``POST /tokens``."""
 
     token: Secret = attrs.field(converter=Secret)
     source: str = attrs.field(default="", kw_only=True)

@@ -15,6 +15,7 @@ class Secret:
     """A secret string (KSeF token, password, JWT). Compare with ``==``; read with ``reveal()``."""
 
     __slots__ = ("_value",)
+    _value: str
 
     def __init__(self, value: str | Secret) -> None:
         if isinstance(value, Secret):
@@ -25,7 +26,7 @@ class Secret:
 
     def reveal(self) -> str:
         """The secret value itself. Call it only where the value must leave the process."""
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
     def fingerprint(self) -> str:
         """A short, stable, one-way identifier (SHA-256, 16 hex chars): safe to log and key by."""
