@@ -1,0 +1,195 @@
+"""Conformance kit for plugin authors: prove a session store or credential source keeps the
+contract with one subclass.
+
+::
+
+    from ksef_auth.testing import SessionStoreContract
+
+    class TestMyStore(SessionStoreContract):
+        @pytest.fixture
+        def store(self):
+            return MyStore(...)
+
+``make_tokens()`` builds realistic ``SessionTokens`` for tests. Import pytest only here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ksef_auth.errors import CredentialError, NotAvailable
+from ksef_auth.model import ContextIdentifier, SessionTokens, Token
+from ksef_auth.secret import Secret
+
+
+def make_tokens(
+    *,
+    nip: str = "5261040828",
+    access_ttl: float = 900.0,
+    refresh_ttl: float | None = 7 * 86400.0,
+    environment: str = "http://127.0.0.1:1/v2",
+) -> SessionTokens:
+    """Session tokens with unique token values, valid from now."""
+    now = datetime.now(UTC)
+    unique = uuid.uuid4().hex
+    refresh = (
+        Token(f"refresh-{unique}", now + timedelta(seconds=refresh_ttl))
+        if refresh_ttl is not None
+        else None
+    )
+    return SessionTokens(
+        access_token=Token(f"access-{unique}", now + timedelta(seconds=access_ttl)),
+        refresh_token=refresh,
+        reference_number="20250101-AU-0000000000-0000000000-00",
+        context=ContextIdentifier.nip(nip),
+        environment=environment,
+        credential_fingerprint="tok:" + unique[:16],
+        method="ksef-token",
+        obtained_at=now,
+    )
+
+
+class SessionStoreContract:
+    """Tests every session store must pass. Subclass and provide a ``store`` fixture."""
+
+    @pytest.fixture
+    def store(self) -> Any:
+        raise NotImplementedError("provide a `store` fixture returning a fresh store")
+
+    @pytest.fixture
+    def key(self) -> str:
+        return f"http://127.0.0.1:1/v2|Nip:5261040828|tok:{uuid.uuid4().hex[:16]}"
+
+    def test_missing_key_is_none(self, store: Any, key: str) -> None:
+        assert store.get(key) is None
+
+    def test_put_then_get_round_trips(self, store: Any, key: str) -> None:
+        tokens = make_tokens()
+        store.put(key, tokens)
+        got = store.get(key)
+        assert got is not None
+        assert got.access_token.value == tokens.access_token.value
+        assert got.refresh_token == tokens.refresh_token
+        assert got.context == tokens.context
+        assert got.reference_number == tokens.reference_number
+        assert got.credential_fingerprint == tokens.credential_fingerprint
+
+    def test_put_replaces(self, store: Any, key: str) -> None:
+        store.put(key, make_tokens())
+        newer = make_tokens()
+        store.put(key, newer)
+        got = store.get(key)
+        assert got is not None and got.access_token.value == newer.access_token.value
+
+    def test_delete_forgets_and_tolerates_missing(self, store: Any, key: str) -> None:
+        store.put(key, make_tokens())
+        store.delete(key)
+        assert store.get(key) is None
+        store.delete(key)  # deleting again is not an error
+
+    def test_keys_are_independent(self, store: Any, key: str) -> None:
+        a, b = make_tokens(nip="5261040828"), make_tokens(nip="1234563218")
+        store.put(key, a)
+        store.put(key + "-other", b)
+        got_a, got_b = store.get(key), store.get(key + "-other")
+        assert got_a is not None and got_b is not None
+        assert got_a.context != got_b.context
+
+    def test_fully_expired_session_is_not_returned(self, store: Any, key: str) -> None:
+        store.put(key, make_tokens(access_ttl=0.2, refresh_ttl=None))
+        time.sleep(1.2)
+        assert store.get(key) is None
+
+    def test_lock_excludes_other_holders(self, store: Any, key: str) -> None:
+        inside = 0
+        overlaps = 0
+        guard = threading.Lock()
+
+        def work() -> None:
+            nonlocal inside, overlaps
+            with store.lock(key, timeout=10) as held:
+                assert held
+                with guard:
+                    inside += 1
+                    overlaps += inside > 1
+                time.sleep(0.01)
+                with guard:
+                    inside -= 1
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert overlaps == 0
+
+    def test_lock_times_out_with_false(self, store: Any, key: str) -> None:
+        release = threading.Event()
+        taken = threading.Event()
+
+        def holder() -> None:
+            with store.lock(key, timeout=5):
+                taken.set()
+                release.wait(5)
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        taken.wait(5)
+        started = time.monotonic()
+        with store.lock(key, timeout=0.2) as held:
+            assert held is False
+        assert time.monotonic() - started < 3
+        release.set()
+        thread.join()
+
+    def test_secrets_not_in_repr(self, store: Any, key: str) -> None:
+        tokens = make_tokens()
+        store.put(key, tokens)
+        assert tokens.access_token.value.reveal() not in repr(store)
+
+
+class CredentialSourceContract:
+    """Tests every credential source must pass. Provide ``source`` (configured so that it has a
+    credential) and ``unavailable_source`` (configured so that it has none here)."""
+
+    @pytest.fixture
+    def source(self) -> Any:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def unavailable_source(self) -> Any:
+        raise NotImplementedError
+
+    def test_load_returns_a_credential_with_a_fingerprint(self, source: Any) -> None:
+        credential = source.load()
+        assert isinstance(credential.fingerprint, str) and len(credential.fingerprint) >= 8
+
+    def test_unavailable_raises_not_available(self, unavailable_source: Any) -> None:
+        with pytest.raises(NotAvailable):
+            unavailable_source.load()
+
+    def test_no_secret_in_repr_or_errors(self, source: Any) -> None:
+        credential = source.load()
+        for value in vars_of(credential):
+            assert value not in repr(credential)
+            assert value not in repr(source)
+
+    def test_errors_are_credential_errors(self, unavailable_source: Any) -> None:
+        with pytest.raises(CredentialError) as info:
+            unavailable_source.load()
+        assert str(info.value)
+
+
+def vars_of(credential: Any) -> list[str]:
+    """The secret strings inside a credential (for leak checks)."""
+    return [
+        value.reveal()
+        for value in (getattr(credential, "token", None), getattr(credential, "secret", None))
+        if isinstance(value, Secret)
+    ]
