@@ -1,0 +1,137 @@
+"""The simulator's own HTTP API under ``/_sim`` (not KSeF): counters, faults, test data.
+
+Mirrors the in-process admin API of ``Simulator`` for tests and demos that only have a URL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ksef_auth_simulator.errors import SimulatorError
+from ksef_auth_simulator.faults import FaultRule
+from ksef_auth_simulator.simulator import Simulator
+
+
+def _bad(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=400)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
+
+
+def admin_routes(sim: Simulator) -> list[Route]:
+    def guarded(fn: Any) -> Any:
+        async def run(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except (ValueError, KeyError, TypeError) as exc:
+                return _bad(str(exc))
+
+        return run
+
+    async def counters(request: Request) -> Response:
+        return JSONResponse(sim.counters())
+
+    async def reset(request: Request) -> Response:
+        sim.reset_counters()
+        return Response(status_code=204)
+
+    async def faults(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse([r.to_dict() for r in sim.faults.rules()])
+        if request.method == "DELETE":
+            sim.clear_faults()
+            return Response(status_code=204)
+        rule = sim.add_fault(FaultRule.from_dict(await _body(request)))
+        return JSONResponse(rule.to_dict(), status_code=201)
+
+    async def tokens(request: Request) -> Response:
+        data = await _body(request)
+        if request.method == "DELETE":
+            sim.revoke_ksef_token(str(data["token"]))
+            return Response(status_code=204)
+        nip = str(data["nip"])
+        if "token" in data:
+            ref = sim.register_ksef_token(nip, str(data["token"]), data.get("permissions"))
+            return JSONResponse({"referenceNumber": ref, "token": data["token"]}, status_code=201)
+        token = sim.issue_ksef_token(
+            nip,
+            data.get("permissions"),
+            str(data.get("description", "Token wydany przez symulator")),
+            active=bool(data.get("active", True)),
+        )
+        return JSONResponse(
+            {"referenceNumber": token.split("|")[0], "token": token}, status_code=201
+        )
+
+    async def block(request: Request) -> Response:
+        nip = request.path_params["identifier"]
+        if request.method == "DELETE":
+            sim.unblock_context(nip)
+        else:
+            sim.block_context(nip)
+        return Response(status_code=204)
+
+    async def pesel_links(request: Request) -> Response:
+        data = await _body(request)
+        sim.link_pesel(str(data["nip"]), str(data["pesel"]), deceased=bool(data.get("deceased")))
+        return Response(status_code=204)
+
+    async def grants(request: Request) -> Response:
+        data = await _body(request)
+        if "fingerprint" in data:
+            sim.grant_fingerprint(
+                str(data["nip"]), str(data["fingerprint"]), data.get("permissions")
+            )
+        else:
+            sim.grant_subject(
+                str(data["nip"]),
+                str(data["identifierType"]),
+                str(data["value"]),
+                data.get("permissions"),
+            )
+        return Response(status_code=204)
+
+    async def rotate(request: Request) -> Response:
+        return JSONResponse({"added": sim.rotate_keys()})
+
+    async def retire(request: Request) -> Response:
+        sim.retire_key(str((await _body(request))["publicKeyId"]))
+        return Response(status_code=204)
+
+    async def whoami(request: Request) -> Response:
+        ip = request.client.host if request.client else "127.0.0.1"
+        try:
+            claims, op = sim.access(request.headers.get("authorization"), ip)
+        except SimulatorError as exc:
+            from ksef_auth_simulator.app import error_response
+
+            return error_response(sim, exc, request)
+        return JSONResponse(
+            {"claims": claims, "context": {"type": op.context_type, "value": op.context_value}}
+        )
+
+    return [
+        Route("/_sim/counters", guarded(counters), methods=["GET"]),
+        Route("/_sim/reset", guarded(reset), methods=["POST"]),
+        Route("/_sim/faults", guarded(faults), methods=["GET", "POST", "DELETE"]),
+        Route("/_sim/tokens", guarded(tokens), methods=["POST", "DELETE"]),
+        Route("/_sim/contexts/{identifier}/block", guarded(block), methods=["POST", "DELETE"]),
+        Route("/_sim/pesel-links", guarded(pesel_links), methods=["POST"]),
+        Route("/_sim/grants", guarded(grants), methods=["POST"]),
+        Route("/_sim/keys/rotate", guarded(rotate), methods=["POST"]),
+        Route("/_sim/keys/retire", guarded(retire), methods=["POST"]),
+        Route("/_sim/whoami", guarded(whoami), methods=["GET"]),
+    ]

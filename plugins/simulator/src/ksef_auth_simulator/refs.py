@@ -1,0 +1,64 @@
+"""Reference numbers, challenges and KSeF-style timestamps.
+
+Reference numbers and challenges are 36-char strings ``YYYYMMDD-TT-HHHHHHHHHH-HHHHHHHHHH-CC``:
+a date, a two-letter type code (``CR`` challenge, ``AU`` authentication, ``EC`` KSeF token), two
+groups of 10 uppercase hex digits and a CRC-8 (poly 0x07, init 0, no reflection, no xor-out) over
+the first 33 characters, dashes included, as 2 uppercase hex digits.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+
+_REF = re.compile(r"^\d{8}-[A-Z]{2}-[A-F0-9]{10}-[A-F0-9]{10}-[A-F0-9]{2}$")
+TICKS_PER_SECOND = 10_000_000  # .NET ticks: 100 ns, hence 7 fractional digits
+
+
+def crc8(data: bytes) -> int:
+    """CRC-8 with polynomial 0x07, initial value 0, no reflection and no final xor."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def new_reference(kind: str, when: float) -> str:
+    """A fresh reference number of type ``kind`` (``CR``, ``AU``, ``EC``...) dated ``when``."""
+    day = datetime.fromtimestamp(when, UTC).strftime("%Y%m%d")
+    body = f"{day}-{kind}-{secrets.token_hex(5).upper()}-{secrets.token_hex(5).upper()}"
+    return f"{body}-{crc8(body.encode('ascii')):02X}"
+
+
+def is_reference(value: str, kind: str | None = None) -> bool:
+    """True when ``value`` is well formed, its CRC-8 suffix matches and (if given) its type."""
+    if not isinstance(value, str) or not _REF.match(value):
+        return False
+    if kind is not None and value[9:11] != kind:
+        return False
+    return f"{crc8(value[:33].encode('ascii')):02X}" == value[34:]
+
+
+def to_ticks(when: float) -> int:
+    """Seconds since the epoch -> 100 ns ticks (the precision KSeF timestamps are printed in)."""
+    return round(when * TICKS_PER_SECOND)
+
+
+def format_ticks(ticks: int) -> str:
+    """ISO-8601 with 7 fractional digits and an explicit ``+00:00`` offset, as .NET prints it."""
+    seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{fraction:07d}+00:00"
+
+
+def iso(when: float) -> str:
+    """Format seconds since the epoch the way KSeF does (``2025-07-11T12:23:56.0154302+00:00``)."""
+    return format_ticks(to_ticks(when))
+
+
+def ticks_to_ms(ticks: int) -> int:
+    """The same instant truncated to milliseconds (what ``timestampMs`` carries)."""
+    return ticks // 10_000
