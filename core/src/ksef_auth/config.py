@@ -27,7 +27,13 @@ from typing import Any, NoReturn
 import attrs
 
 from ksef_auth.components import Kind, Registration, SecretRef
-from ksef_auth.errors import ConfigError, CredentialError, KsefAuthError, NotAvailable
+from ksef_auth.errors import (
+    ConfigError,
+    CredentialError,
+    KsefAuthError,
+    NotAvailable,
+    PluginNotFound,
+)
 from ksef_auth.manager import KIND_LABELS, PluginManager, default_manager
 from ksef_auth.model import ContextIdentifier, Environment
 from ksef_auth.strategy import CredentialChain, RefreshPolicy, Strategy
@@ -246,8 +252,8 @@ class Config:
             )
         try:
             registration = self._manager.get(kind, name)
-        except ConfigError as exc:
-            self._fail(key, exc.reason)
+        except PluginNotFound as exc:
+            raise PluginNotFound(exc.reason, source=self.source, key=key) from None
         kwargs = self._options(registration, options, key)
         try:
             return name, registration.factory(**kwargs)

@@ -10,6 +10,7 @@ import re
 _NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
 _PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
 _SEPARATORS = re.compile(r"[\s\-]")
+_NIP_PATTERN = re.compile(r"^[1-9]((\d[1-9])|([1-9]\d))\d{7}$")  # open-api.json, schema Nip
 
 
 def normalize_nip(value: str) -> str:
@@ -22,6 +23,11 @@ def normalize_nip(value: str) -> str:
         text = text[2:]
     if not (len(text) == 10 and text.isascii() and text.isdigit()):
         raise ValueError(f"NIP must be 10 digits (got {len(text)} characters: {text!r})")
+    if not _NIP_PATTERN.match(text):
+        raise ValueError(
+            f"NIP {text} is invalid: its first three digits (the tax office code) cannot start"
+            " with 0 or end in 00"
+        )
     digits = [int(c) for c in text]
     remainder = sum(w * d for w, d in zip(_NIP_WEIGHTS, digits, strict=False)) % 11
     if remainder == 10:

@@ -103,8 +103,10 @@ class CredentialChain:
         raise CredentialChainError(attempts)
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
-        """Run each source's ``check``; fine while at least one source is available."""
+        """Run every source's ``check``: any error but ``NotAvailable`` fails the chain, and at
+        least one source must be available."""
         attempts: list[tuple[str, str]] = []
+        available = False
         for name, source in self.sources:
             try:
                 run_check(source, environment, context)
@@ -114,8 +116,9 @@ class CredentialChain:
             except CredentialError as exc:
                 attempts.append((name, f"{type(exc).__name__}: {exc}"))
                 raise CredentialChainError(attempts) from exc
-            return
-        raise CredentialChainError(attempts)
+            available = True
+        if not available:
+            raise CredentialChainError(attempts)
 
     def __repr__(self) -> str:
         return f"CredentialChain({[name for name, _ in self.sources]})"

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import logging
+import threading
+import types
+from importlib import metadata
+
+import pytest
+
+from ksef_auth import Register, SessionEvent, hookimpl
+from ksef_auth.manager import PluginManager
+from ksef_auth.model import ContextIdentifier, Environment
+
+
+def _event(name: str = "session_opened") -> SessionEvent:
+    return SessionEvent(
+        name=name,
+        strategy="t",
+        environment=Environment.of("test"),
+        context=ContextIdentifier.nip("5261040828"),
+        method="ksef-token",
+        credential_fingerprint="tok:0123456789abcdef",
+    )
+
+
+def test_installed_plugins_are_listed_with_versions_and_hooks() -> None:
+    rows = {row["name"]: row for row in PluginManager(only="env,memory").listing()}
+    assert rows["env"]["distribution"] == "ksef-auth-env"
+    assert rows["env"]["version"] == metadata.version("ksef-auth-env")
+    assert rows["env"]["provides"] == {"credential source": ["env"]}
+    assert rows["memory"]["hooks"] == ["ksef_auth_register_session_stores"]
+
+
+def test_load_switch_none_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KSEF_AUTH_PLUGINS", "")
+    assert PluginManager().listing() == []
+    monkeypatch.setenv("KSEF_AUTH_PLUGINS", "ksef-auth-memory")  # a distribution name works too
+    assert [row["name"] for row in PluginManager().listing()] == ["memory"]
+
+
+def test_lazy_loading_by_name_imports_only_that_plugin() -> None:
+    pm = PluginManager(only="env,memory")
+    pm.get("session_store", "memory")
+    assert list(pm.plugin_names()) == ["memory"]
+
+
+def test_a_broken_plugin_does_not_break_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    pm = PluginManager(only="env,memory")
+    pm._entry_points = {
+        "broken": metadata.EntryPoint("broken", "no_such_module_xyz", "ksef_auth"),
+        **pm._entry_points,
+    }
+    caplog.set_level(logging.WARNING)
+    assert pm.get("credential_source", "env").name == "env"
+    assert pm.get("session_store", "memory").name == "memory"
+    rows = {row["name"]: row for row in pm.listing()}
+    assert "ModuleNotFoundError" in rows["broken"]["error"]
+    assert rows["env"]["error"] is None
+    assert "plugin broken not loaded" in caplog.text
+
+
+def test_misspelt_hook_is_reported_and_left_out() -> None:
+    plugin = types.ModuleType("typo_plugin")
+
+    @hookimpl
+    def ksef_auth_register_signer(register: Register) -> None:  # missing "s"
+        register("x", object)
+
+    plugin.ksef_auth_register_signer = ksef_auth_register_signer  # type: ignore[attr-defined]
+    pm = PluginManager(autoload=False)
+    assert pm.register(plugin, name="typo") is None
+    assert "unknown hook 'ksef_auth_register_signer'" in pm.failures["typo"]
+    assert "typo" not in list(pm.plugin_names())
+
+
+def test_a_register_hook_that_raises_is_contained() -> None:
+    plugin = types.ModuleType("raising")
+
+    @hookimpl
+    def ksef_auth_register_signers(register: Register) -> None:
+        raise RuntimeError("boom")
+
+    plugin.ksef_auth_register_signers = ksef_auth_register_signers  # type: ignore[attr-defined]
+    pm = PluginManager(autoload=False)
+    pm.register(plugin, name="raising")
+    assert "RuntimeError: boom" in pm.failures["raising"]
+
+
+def test_observers_run_off_thread_and_failures_do_not_reach_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[tuple[str, str]] = []
+    release = threading.Event()
+
+    class Observer:
+        @hookimpl
+        def ksef_auth_session_opened(self, event: SessionEvent) -> None:
+            release.wait(5)  # a slow observer
+            seen.append((event.name, threading.current_thread().name))
+
+        @hookimpl
+        def ksef_auth_session_revoked(self, event: SessionEvent) -> None:
+            raise RuntimeError("observer bug")
+
+    pm = PluginManager(autoload=False)
+    pm.register(Observer(), name="observer")
+    caplog.set_level(logging.ERROR)
+    pm.observers.emit(_event("session_opened"))  # returns although the observer blocks
+    pm.observers.emit(_event("session_revoked"))  # raises inside the observer
+    assert seen == []
+    release.set()
+    assert pm.observers.flush(5)
+    assert seen == [("session_opened", "ksef-auth-observers")]
+    assert "an observer of session_revoked raised" in caplog.text
+
+
+def test_no_observer_means_no_thread() -> None:
+    pm = PluginManager(autoload=False)
+    pm.observers.emit(_event())
+    assert pm.observers._thread is None
+
+
+def test_every_hook_is_documented() -> None:
+    from ksef_auth import hookspecs
+
+    names = [n for n in dir(hookspecs) if n.startswith("ksef_auth_")]
+    assert len(names) == 10
+    for name in names:
+        assert (getattr(hookspecs, name).__doc__ or "").strip(), name

@@ -1,0 +1,133 @@
+"""The test matrix: core alone, then core with one plugin at a time, then everything together.
+
+    python3 -m nox                 # every session below (what CI runs)
+    python3 -m nox -s plugin       # each plugin on its own
+    python3 -m nox -s "plugin(token)"
+    python3 -m nox -s compat       # core and the memory/env plugins on 3.12 and 3.13
+
+A plugin session installs core, the plugin, and only what the plugin declares (its
+dependencies and its ``test`` extra); ``ksef-auth*`` requirements come from this checkout.
+Adding a folder under plugins/ adds a session.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+DEFAULT_PYTHON = "3.11"
+TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.23"]
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "core", "plugin", "integration"]
+
+
+def _local_path(requirement: str) -> Path | None:
+    """core/ or plugins/NAME/ for a ``ksef-auth`` or ``ksef-auth-NAME`` requirement."""
+    name = requirement.split(";")[0].split("[")[0]
+    for stop in "<>=!~ ":
+        name = name.split(stop)[0]
+    name = name.strip().lower().replace("_", "-")
+    if name == "ksef-auth":
+        return ROOT / "core"
+    if name.startswith("ksef-auth-") and (ROOT / "plugins" / name[10:]).is_dir():
+        return ROOT / "plugins" / name[10:]
+    return None
+
+
+def _local_closure(project: Path, extras: tuple[str, ...] = ("test",)) -> list[Path]:
+    """The checkout's distributions ``project`` needs (with ``extras``), itself included."""
+    seen: list[Path] = []
+
+    def visit(path: Path, with_extras: tuple[str, ...]) -> None:
+        if path in seen:
+            return
+        seen.append(path)
+        meta = tomllib.loads((path / "pyproject.toml").read_text())["project"]
+        requirements = list(meta.get("dependencies", []))
+        for extra in with_extras:
+            requirements += meta.get("optional-dependencies", {}).get(extra, [])
+        for requirement in requirements:
+            local = _local_path(requirement)
+            if local is not None:
+                visit(local, ())
+
+    visit(project, extras)
+    return seen
+
+
+def _install(session: nox.Session, project: Path) -> None:
+    paths = _local_closure(project)
+    args: list[str] = []
+    for path in paths[1:]:
+        args += ["-e", str(path)]
+    extras = tomllib.loads((project / "pyproject.toml").read_text())["project"].get(
+        "optional-dependencies", {}
+    )
+    target = f"{project}[test]" if "test" in extras else str(project)
+    session.install(*TEST_TOOLS, *args, "-e", target)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy over core and every plugin."""
+    session.install("ruff", "mypy", "-e", "core")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    for plugin in PLUGINS:
+        session.install("-e", f"plugins/{plugin}", "--no-deps")
+    sources = ["core/src", *(f"plugins/{p}/src" for p in PLUGINS)]
+    session.run("mypy", *sources)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def core(session: nox.Session) -> None:
+    """Core's own tests (with the plugins its test extra names: the simulator and a store)."""
+    _install(session, ROOT / "core")
+    session.run("pytest", "core/tests", *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
+def plugin(session: nox.Session, plugin: str) -> None:
+    """One plugin with core and only what it declares."""
+    tests = ROOT / "plugins" / plugin / "tests"
+    if not tests.is_dir():
+        session.skip(f"plugins/{plugin} has no tests/ folder")
+    _install(session, ROOT / "plugins" / plugin)
+    session.run("pytest", str(tests), *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def integration(session: nox.Session) -> None:
+    """Everything installed together: the cross-plugin tests in tests/."""
+    args: list[str] = []
+    for path in [ROOT / "core", *(ROOT / "plugins" / p for p in PLUGINS)]:
+        extras = tomllib.loads((path / "pyproject.toml").read_text())["project"].get(
+            "optional-dependencies", {}
+        )
+        args += ["-e", f"{path}[test]" if "test" in extras else str(path)]
+    session.install(*TEST_TOOLS, *args)
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session(python=["3.12", "3.13"])
+def compat(session: nox.Session) -> None:
+    """Core, env and memory on newer Pythons (not in the default run: CI time)."""
+    _install(session, ROOT / "core")
+    session.run("pytest", "core/tests", "plugins/env/tests", "plugins/memory/tests")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation with warnings as errors."""
+    _install(session, ROOT / "core")
+    session.install("mkdocs-material", *(f"-e{ROOT / 'plugins' / p}" for p in PLUGINS))
+    if (ROOT / "docs" / "gen_reference.py").is_file():
+        session.run("python", "docs/gen_reference.py")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "build" / "site"))
