@@ -15,6 +15,7 @@ from ksef_auth.components import (
     SessionStore,
     Signer,
 )
+from ksef_auth.config import Config, load
 from ksef_auth.errors import (
     AuthenticationFailed,
     CertificateError,
@@ -59,6 +60,7 @@ __all__ = [
     "AuthenticationFailed",
     "CertificateCredential",
     "CertificateError",
+    "Config",
     "Challenge",
     "ConfigError",
     "ContextIdentifier",
@@ -100,4 +102,5 @@ __all__ = [
     "TransportError",
     "default_manager",
     "hookimpl",
+    "load",
 ]
