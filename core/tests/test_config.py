@@ -17,7 +17,10 @@ signer = "plain"
 
 [strategy.shop]
 context = { nip = "526-104-08-28" }
-credential = [ { use = "env", var = "KSEF_CFG_TOKEN" }, { use = "vault", token = { env = "VAULT_TOKEN" } } ]
+credential = [
+  { use = "env", var = "KSEF_CFG_TOKEN" },
+  { use = "vault", token = { env = "VAULT_TOKEN" } },
+]
 
 [strategy.branch]
 environment = "http://127.0.0.1:9/v2"
@@ -99,7 +102,10 @@ MISTAKES: list[tuple[tuple[str, str], str, str]] = [
         "no signer named 'xadez' is installed (installed signers: plain)",
     ),
     (
-        ('use = "env", var = "KSEF_CFG_TOKEN" }, {', 'use = "env", variable = "X" }, {'),
+        (
+            '{ use = "env", var = "KSEF_CFG_TOKEN" },\n  { use = "vault"',
+            '{ use = "env", variable = "X" },\n  { use = "vault"',
+        ),
         "strategy.shop.credential[0].variable",
         "credential source 'env' has no option 'variable' (options: var, kind)",
     ),
@@ -114,15 +120,47 @@ MISTAKES: list[tuple[tuple[str, str], str, str]] = [
         "environment variable NOT_SET_ANYWHERE is not set",
     ),
     (('"526-104-08-28"', '"526-104-08-27"'), "strategy.shop.context", "check digit is 7"),
-    (('environment = "test"', 'environment = "prod"'), "strategy.shop.credential", "not for production"),
-    (('environment = "test"', 'environment = "staging"'), "strategy.shop.environment", "unknown environment"),
-    (('max_entries = 100', 'max_entries = 0'), "strategy.shop.store", "max_entries must be at least 1"),
-    (('advisory_fraction = 0.3', 'advisory_fraction = 3'), "strategy.branch.refresh", "between 0 and 1"),
-    (('poll_deadline = 30', 'poll_deadlin = 30'), "strategy.branch.refresh.poll_deadlin", "unknown refresh option"),
-    (('[strategy.branch]', '[strategy.branch]\ncredentials = 1'), "strategy.branch.credentials", "unknown key"),
-    (('var = "KSEF_CFG_TOKEN" }\nrefresh', 'var = "KSEF_CFG_TOKEN", kind = "jwt" }\nrefresh'), "strategy.branch.credential", "'kind' must be in"),
-    (('[defaults]', '[defaultz]'), "defaultz", "unknown key"),
-    (('context = { type = "InternalId", value = "5261040828-00001" }', ''), "strategy.branch.context", "missing"),
+    (
+        ('environment = "test"', 'environment = "prod"'),
+        "strategy.shop.credential",
+        "not for production",
+    ),
+    (
+        ('environment = "test"', 'environment = "staging"'),
+        "strategy.shop.environment",
+        "unknown environment",
+    ),
+    (
+        ("max_entries = 100", "max_entries = 0"),
+        "strategy.shop.store",
+        "max_entries must be at least 1",
+    ),
+    (
+        ("advisory_fraction = 0.3", "advisory_fraction = 3"),
+        "strategy.branch.refresh",
+        "between 0 and 1",
+    ),
+    (
+        ("poll_deadline = 30", "poll_deadlin = 30"),
+        "strategy.branch.refresh.poll_deadlin",
+        "unknown refresh option",
+    ),
+    (
+        ("[strategy.branch]", "[strategy.branch]\ncredentials = 1"),
+        "strategy.branch.credentials",
+        "unknown key",
+    ),
+    (
+        ('var = "KSEF_CFG_TOKEN" }\nrefresh', 'var = "KSEF_CFG_TOKEN", kind = "jwt" }\nrefresh'),
+        "strategy.branch.credential",
+        "'kind' must be in",
+    ),
+    (("[defaults]", "[defaultz]"), "defaultz", "unknown key"),
+    (
+        ('context = { type = "InternalId", value = "5261040828-00001" }', ""),
+        "strategy.branch.context",
+        "missing",
+    ),
 ]
 
 
@@ -150,7 +188,10 @@ def test_missing_variable_of_a_lone_source(
 def test_chain_is_fine_while_one_source_is_available(
     tmp_path: Path, manager: PluginManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    text = GOOD.replace('credential = { use = "env", var = "KSEF_CFG_TOKEN" }', 'credential = { use = "vault", token = { env = "VAULT_TOKEN" } }')
+    text = GOOD.replace(
+        'credential = { use = "env", var = "KSEF_CFG_TOKEN" }',
+        'credential = { use = "vault", token = { env = "VAULT_TOKEN" } }',
+    )
     monkeypatch.delenv("KSEF_CFG_TOKEN")
     config = load(write(tmp_path, text), manager=manager)
     assert config.strategy("shop").credential.load().source == "vault"
@@ -164,7 +205,10 @@ def test_unknown_plugin_lists_what_is_installed_and_what_failed(tmp_path: Path) 
     with pytest.raises(PluginNotFound) as info:
         load(write(tmp_path, GOOD), manager=pm)
     text = str(info.value)
-    assert "no credential source named 'vault' is installed (installed credential sources: env)" in text
+    assert (
+        "no credential source named 'vault' is installed (installed credential sources: env)"
+        in text
+    )
     assert "broken: import failed: ModuleNotFoundError" in text
 
 
@@ -185,3 +229,40 @@ def test_file_reference_is_relative_to_the_strategy_file(
     config = load(write(tmp_path, text), manager=manager)
     source: Any = config.strategy("shop").credential.sources[1][1]
     assert source.load().token.reveal() == "from-file"
+
+
+def test_path_options_are_relative_to_the_strategy_file(tmp_path: Path) -> None:
+    import types
+
+    import attrs
+
+    from ksef_auth import KsefToken, Register, hookimpl
+
+    @attrs.frozen
+    class FileToken:
+        """Token from a file."""
+
+        path: str = attrs.field(metadata={"help": "The file.", "path": True})
+
+        def load(self) -> KsefToken:
+            return KsefToken(Path(self.path).read_text())
+
+    plugin = types.ModuleType("filetoken")
+
+    @hookimpl
+    def ksef_auth_register_credential_sources(register: Register) -> None:
+        register("file-token", FileToken)
+
+    plugin.ksef_auth_register_credential_sources = ksef_auth_register_credential_sources  # type: ignore[attr-defined]
+    from . import plugin_fixtures
+
+    pm = PluginManager(only="memory,env")
+    pm.register(plugin, name="filetoken")
+    pm.register(plugin_fixtures, name="fixtures")
+    (tmp_path / "tok").write_text("abc")
+    text = GOOD.replace(
+        'credential = { use = "env", var = "KSEF_CFG_TOKEN" }',
+        'credential = { use = "file-token", path = "tok" }',
+    )
+    config = load(write(tmp_path, text), manager=pm)
+    assert config.strategy("branch").credential.load().token.reveal() == "abc"

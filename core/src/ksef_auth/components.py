@@ -171,6 +171,8 @@ class Option:
     default: Any = None
     help: str = ""
     secret: bool = False
+    path: bool = False
+    """A file path: relative paths in a strategy file are taken relative to that file."""
 
 
 @attrs.frozen
@@ -206,9 +208,16 @@ def options_of(factory: Callable[..., Any]) -> tuple[Option, ...]:
                 field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
             )
             secret = bool(field.metadata.get("secret")) or "SecretRef" in str(type_name)
+            is_path = bool(field.metadata.get("path"))
             result.append(
                 Option(
-                    name, str(type_name), required, default, field.metadata.get("help", ""), secret
+                    name,
+                    str(type_name),
+                    required,
+                    default,
+                    field.metadata.get("help", ""),
+                    secret,
+                    is_path,
                 )
             )
         return tuple(result)

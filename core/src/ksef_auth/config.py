@@ -280,13 +280,23 @@ class Config:
                     self._fail(f"{key}.{name}", f"{problem}; set it or change the reference")
                 kwargs[name] = ref
             else:
-                kwargs[name] = self._resolve(value, f"{key}.{name}")
+                value = self._resolve(value, f"{key}.{name}")
+                kwargs[name] = self._relative(value) if option.path else value
         for option in registration.options:
             if option.required and option.name not in kwargs:
                 self._fail(
                     f"{key}.{option.name}", f"{label} needs option {option.name!r}: {option.help}"
                 )
         return kwargs
+
+    def _relative(self, value: Any) -> Any:
+        """Paths (or lists of paths) relative to the strategy file's folder."""
+        if isinstance(value, list):
+            return [self._relative(v) for v in value]
+        if isinstance(value, str) and self._base_dir is not None:
+            path = Path(value).expanduser()
+            return str(path if path.is_absolute() else self._base_dir / path)
+        return value
 
     def _store(self, spec: Any, key: str) -> Any:
         marker = repr(sorted(spec.items())) if isinstance(spec, Mapping) else repr(spec)
