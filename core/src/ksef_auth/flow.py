@@ -1,0 +1,418 @@
+"""The KSeF 2.0 login protocol: challenge, sign, submit, poll, redeem; refresh, revoke, list.
+
+:class:`LoginFlow` is stateless apart from the public-key cache and makes no decision about
+*when* to log in (that is :mod:`ksef_auth.session`). One login::
+
+    preflight  signer.preflight(credential, context, environment)   optional, no network
+    challenge  POST {signer.challenge_path}                          -> Challenge
+    sign       signer.sign(SignRequest(...))                         -> Submission (no network)
+    submit     POST submission.path
+      kind="operation": 202 {referenceNumber, authenticationToken}
+        poll   GET /auth/{ref}  (Bearer authenticationToken; at once, then backoff to a cap,
+               until the policy's poll deadline)  100 wait | 200 redeem | 550 start over |
+               4xx and 500 final -> AuthenticationFailed
+        redeem POST /auth/token/redeem (once, never replayed) -> access + refresh token
+      kind="session":   200 {sessionToken{token, validUntil}} (challenge-HMAC schemes; no refresh)
+
+KSeF's public keys (``GET /security/public-key-certificates``) are cached per environment for
+24 h and fetched again when a submission is refused with 21470 (unknown key); the submission
+is then signed again, once, over a fresh challenge. A signer that does not encrypt anything may
+set ``uses_public_keys = False`` to skip the key list.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import httpx
+
+from ksef_auth.components import Signer
+from ksef_auth.errors import (
+    AuthenticationFailed,
+    KsefError,
+    PollTimeout,
+    SessionInvalid,
+    TransportError,
+)
+from ksef_auth.model import (
+    Challenge,
+    ContextIdentifier,
+    Credential,
+    Environment,
+    PublicKeyCertificate,
+    SessionTokens,
+    SignRequest,
+    Submission,
+    Token,
+    parse_timestamp,
+)
+from ksef_auth.secret import Secret
+from ksef_auth.transport import Transport, error_from_response, parse_error_body
+
+log = logging.getLogger("ksef_auth.flow")
+
+KEY_CACHE_SECONDS = 24 * 3600.0
+#: final statuses that say the credential itself was refused (the session manager fails fast)
+REJECTION_STATUSES = frozenset({415, 450, 460, 470, 480})
+
+STATUS_HINTS: dict[int, str] = {
+    415: "the credential has no permissions in this context: grant permissions for it in KSeF"
+    " or use a credential of the context's owner",
+    425: "the authentication was revoked: log in again",
+    450: "KSeF refused the KSeF token: check that it is active, not revoked and issued for this"
+    " context; generate a new token if needed",
+    460: "KSeF refused the certificate (invalid, expired, revoked or untrusted chain): use a"
+    " valid certificate accepted in this environment",
+    470: "the credential belongs to a deceased person and cannot be used",
+    480: "authentication for this context is blocked (suspected security incident): contact"
+    " the Ministry of Finance (KSeF support)",
+    500: "KSeF failed with an unknown error: try again later",
+    550: "KSeF cancelled the operation: try again",
+}
+
+_keys: dict[str, tuple[float, tuple[PublicKeyCertificate, ...]]] = {}
+_keys_lock = threading.Lock()
+
+
+def forget_public_keys() -> None:
+    """Empty the public-key cache of every environment (tests, key rotation drills)."""
+    with _keys_lock:
+        _keys.clear()
+
+
+@attrs.frozen
+class AuthSession:
+    """One entry of ``GET /auth/sessions``: an authentication session of the current context."""
+
+    reference_number: str
+    is_current: bool
+    start_date: datetime | None
+    method: str | None
+    status_code: int | None
+    status_description: str | None
+    is_token_redeemed: bool | None
+    refresh_token_valid_until: datetime | None
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> AuthSession:
+        status = item.get("status") or {}
+        info = item.get("authenticationMethodInfo") or {}
+        return cls(
+            reference_number=str(item.get("referenceNumber", "")),
+            is_current=bool(item.get("isCurrent")),
+            start_date=_maybe_time(item.get("startDate")),
+            method=info.get("code") or item.get("authenticationMethod"),
+            status_code=status.get("code"),
+            status_description=status.get("description"),
+            is_token_redeemed=item.get("isTokenRedeemed"),
+            refresh_token_valid_until=_maybe_time(item.get("refreshTokenValidUntil")),
+        )
+
+
+def _maybe_time(value: Any) -> datetime | None:
+    return parse_timestamp(value) if isinstance(value, str) and value else None
+
+
+class _StartOver(Exception):
+    """Internal: this attempt cannot finish, but a new one from a fresh challenge may."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class LoginFlow:
+    """The protocol for one environment and one signer. Thread-safe; holds no session."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        signer: Signer,
+        *,
+        transport: Transport | None = None,
+        poll_deadline: float = 120.0,
+        poll_interval: float = 0.1,
+        poll_interval_max: float = 2.0,
+        max_restarts: int = 2,
+    ) -> None:
+        self.environment = environment
+        self.signer = signer
+        self.transport = transport or Transport(environment)
+        self.poll_deadline = poll_deadline
+        self.poll_interval = poll_interval
+        self.poll_interval_max = poll_interval_max
+        self.max_restarts = max_restarts
+        self._sleep = time.sleep
+
+    # --- login ----------------------------------------------------------------------------------
+
+    def login(self, credential: Credential, context: ContextIdentifier) -> SessionTokens:
+        """Log in with ``credential`` for ``context``; the new session's tokens.
+
+        Raises :class:`AuthenticationFailed` (final status), :class:`PollTimeout`,
+        :class:`KsefError` (a refused request), :class:`TransportError`, or whatever the signer
+        raises for an unusable credential (before any network call).
+        """
+        preflight = getattr(self.signer, "preflight", None)
+        if preflight is not None:
+            preflight(credential, context, self.environment)
+        restarts = 0
+        while True:
+            try:
+                return self._attempt(credential, context)
+            except _StartOver as start_over:
+                if restarts >= self.max_restarts:
+                    raise start_over.error from None
+                restarts += 1
+                log.info("login for %s starts over (%s)", context, start_over.error)
+
+    def _attempt(self, credential: Credential, context: ContextIdentifier) -> SessionTokens:
+        method = self.signer.method
+        refetched = False
+        while True:
+            keys = self.public_keys(refetch=refetched) if self._uses_keys() else ()
+            challenge = self.challenge()
+            submission = self.signer.sign(
+                SignRequest(challenge, context, credential, self.environment, keys)
+            )
+            response = self._submit(submission)
+            if response.status_code == 400 and not refetched and _code(response) == 21470:
+                log.info("KSeF refused the public key; fetching the key list again")
+                refetched = True
+                continue
+            break
+        action = f"{method} login for {context}"
+        if response.status_code >= 500:
+            raise _StartOver(error_from_response(response, action))
+        if response.status_code >= 300:
+            raise error_from_response(response, action)
+        body = response.json()
+        now = datetime.now(UTC)
+        fingerprint = credential.fingerprint
+        if submission.kind == "session":
+            return SessionTokens(
+                access_token=Token.from_dict(body["sessionToken"]),
+                refresh_token=None,
+                reference_number=str(body.get("referenceNumber") or challenge.challenge),
+                context=context,
+                environment=self.environment.base_url,
+                credential_fingerprint=fingerprint,
+                method=method,
+                obtained_at=now,
+            )
+        reference = str(body["referenceNumber"])
+        auth_token = Secret(body["authenticationToken"]["token"])
+        self._poll(reference, auth_token, context)
+        access, refresh = self._redeem(reference, auth_token)
+        return SessionTokens(
+            access_token=access,
+            refresh_token=refresh,
+            reference_number=reference,
+            context=context,
+            environment=self.environment.base_url,
+            credential_fingerprint=fingerprint,
+            method=method,
+            obtained_at=datetime.now(UTC),
+        )
+
+    def _uses_keys(self) -> bool:
+        return bool(getattr(self.signer, "uses_public_keys", True))
+
+    def challenge(self) -> Challenge:
+        """``POST {signer.challenge_path}`` (no body)."""
+        response = self.transport.request(
+            "POST", self.signer.challenge_path, action="getting a challenge"
+        )
+        if response.status_code != 200:
+            raise error_from_response(response, "getting a challenge")
+        body = response.json()
+        timestamp = str(body["timestamp"])
+        timestamp_ms = body.get("timestampMs")
+        if timestamp_ms is None:
+            epoch = datetime(1970, 1, 1, tzinfo=UTC)
+            timestamp_ms = (parse_timestamp(timestamp) - epoch) // timedelta(milliseconds=1)
+        return Challenge(
+            challenge=str(body["challenge"]),
+            timestamp=timestamp,
+            timestamp_ms=int(timestamp_ms),
+            client_ip=body.get("clientIp"),
+        )
+
+    def _submit(self, submission: Submission) -> httpx.Response:
+        try:
+            return self.transport.request(
+                "POST",
+                submission.path,
+                action=f"submitting the {self.signer.method} proof",
+                content=submission.content,
+                content_type=submission.content_type,
+                params=submission.params,
+                replay="unsent",
+            )
+        except TransportError as exc:
+            raise _StartOver(exc) from exc
+
+    def _poll(self, reference: str, auth_token: Secret, context: ContextIdentifier) -> None:
+        deadline = time.monotonic() + self.poll_deadline
+        interval = self.poll_interval
+        action = f"checking authentication {reference}"
+        while True:
+            response = self.transport.request(
+                "GET", f"/auth/{reference}", action=action, bearer=auth_token
+            )
+            if response.status_code != 200:
+                raise error_from_response(response, action)
+            status = response.json().get("status") or {}
+            code = int(status.get("code", 0))
+            if code == 200:
+                return
+            if code == 100:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PollTimeout(
+                        f"authentication {reference} for {context} was still in progress"
+                        f" (status 100) after {self.poll_deadline:g} s; KSeF may still be"
+                        " verifying the credential: try again later or raise"
+                        " RefreshPolicy.poll_deadline"
+                    )
+                self._sleep(min(interval, remaining))
+                interval = min(interval * 1.6, self.poll_interval_max)
+                continue
+            error = _status_error(reference, context, code, status)
+            if code == 550:
+                raise _StartOver(error)
+            raise error
+
+    def _redeem(self, reference: str, auth_token: Secret) -> tuple[Token, Token]:
+        action = f"redeeming the tokens of {reference}"
+        try:
+            response = self.transport.request(
+                "POST", "/auth/token/redeem", action=action, bearer=auth_token, replay="unsent"
+            )
+        except TransportError as exc:
+            raise _StartOver(exc) from exc
+        if response.status_code >= 500:
+            raise _StartOver(error_from_response(response, action))
+        if response.status_code != 200:
+            raise error_from_response(response, action)
+        body = response.json()
+        return Token.from_dict(body["accessToken"]), Token.from_dict(body["refreshToken"])
+
+    # --- public keys ----------------------------------------------------------------------------
+
+    def public_keys(self, *, refetch: bool = False) -> tuple[PublicKeyCertificate, ...]:
+        """KSeF's public key certificates, cached per environment for 24 h."""
+        url = self.environment.base_url
+        cached = _keys.get(url)
+        if cached is not None and not refetch and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1]
+        action = "fetching KSeF's public keys"
+        response = self.transport.request("GET", "/security/public-key-certificates", action=action)
+        if response.status_code != 200:
+            raise error_from_response(response, action)
+        keys = tuple(
+            PublicKeyCertificate(
+                certificate=base64.b64decode(item["certificate"]),
+                public_key_id=str(item.get("publicKeyId") or item.get("certificateId") or ""),
+                usage=tuple(item.get("usage") or ()),
+                valid_from=parse_timestamp(item["validFrom"]),
+                valid_to=parse_timestamp(item["validTo"]),
+            )
+            for item in response.json()
+        )
+        with _keys_lock:
+            _keys[url] = (time.monotonic(), keys)
+        return keys
+
+    # --- after login ----------------------------------------------------------------------------
+
+    def refresh(self, tokens: SessionTokens) -> SessionTokens:
+        """A new access token from the refresh token (``POST /auth/token/refresh``).
+
+        Raises :class:`SessionInvalid` when the refresh token is missing, expired or revoked.
+        """
+        action = f"refreshing session {tokens.reference_number}"
+        refresh = tokens.refresh_token
+        if refresh is None:
+            raise SessionInvalid(f"{action}: this session has no refresh token; log in again")
+        if refresh.valid_until <= datetime.now(UTC):
+            raise SessionInvalid(f"{action}: the refresh token has expired; log in again")
+        response = self.transport.request(
+            "POST", "/auth/token/refresh", action=action, bearer=refresh.value
+        )
+        if response.status_code == 200:
+            access = Token.from_dict(response.json()["accessToken"])
+            return attrs.evolve(tokens, access_token=access, refreshed_at=datetime.now(UTC))
+        if response.status_code == 401 or (
+            response.status_code == 400 and _code(response) in (21301, 21304)
+        ):
+            raise error_from_response(response, action, cls=SessionInvalid)
+        raise error_from_response(response, action)
+
+    def revoke(self, tokens: SessionTokens) -> None:
+        """End the session (``DELETE /auth/sessions/current``): its refresh token stops working;
+        access tokens already issued live on until they expire. Raises :class:`SessionInvalid`
+        when KSeF no longer knows the session."""
+        action = f"revoking session {tokens.reference_number}"
+        bearer = tokens.access_token
+        if tokens.refresh_token is not None and tokens.refresh_token.valid_until > datetime.now(
+            UTC
+        ):
+            bearer = tokens.refresh_token  # still valid when the access token is not
+        response = self.transport.request(
+            "DELETE", "/auth/sessions/current", action=action, bearer=bearer.value
+        )
+        if response.status_code in (200, 204):
+            return
+        cls = SessionInvalid if response.status_code in (400, 401) else KsefError
+        raise error_from_response(response, action, cls=cls)
+
+    def list_sessions(self, tokens: SessionTokens, page_size: int = 100) -> list[AuthSession]:
+        """Every authentication session of the context (``GET /auth/sessions``, all pages)."""
+        action = "listing sessions"
+        result: list[AuthSession] = []
+        continuation: str | None = None
+        while True:
+            headers = {"x-continuation-token": continuation} if continuation else None
+            response = self.transport.request(
+                "GET",
+                "/auth/sessions",
+                action=action,
+                bearer=tokens.access_token.value,
+                params={"pageSize": str(page_size)},
+                headers=headers,
+            )
+            if response.status_code != 200:
+                raise error_from_response(response, action)
+            body = response.json()
+            result.extend(AuthSession.from_json(item) for item in body.get("items") or [])
+            continuation = body.get("continuationToken") or None
+            if not continuation:
+                return result
+
+
+def _code(response: httpx.Response) -> int | None:
+    return parse_error_body(response).code
+
+
+def _status_error(
+    reference: str, context: ContextIdentifier, code: int, status: dict[str, Any]
+) -> AuthenticationFailed:
+    description = status.get("description")
+    details = tuple(str(d) for d in status.get("details") or ())
+    message = f"authentication {reference} for {context} ended with status {code}"
+    if description:
+        message += f": {description}"
+    if details:
+        message += " [" + "; ".join(details) + "]"
+    hint = STATUS_HINTS.get(code)
+    if hint:
+        message += f". {hint[0].upper()}{hint[1:]}"
+    return AuthenticationFailed(
+        message, http_status=200, code=code, description=description, details=details
+    )

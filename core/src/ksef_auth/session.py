@@ -1,0 +1,439 @@
+"""SessionManager: the one place that decides to reuse, refresh or log in.
+
+**Hot path.** The current session lives in one attribute, ``_near``: a tuple of
+``(advisory_at, access token, mandatory_at, SessionTokens, store key)`` replaced as a whole, so
+a reader never sees half of an update. While ``time.time() < advisory_at``, :meth:`token` is that
+comparison and a tuple index: no store, no hook, no lock, no I/O.
+
+**Windows.** ``RefreshPolicy.windows(lifetime)`` gives, for each access token (lifetime =
+``validUntil`` - the moment it was obtained), the seconds before expiry at which the advisory and
+the mandatory window open. In the advisory window the first caller to get the lock (without
+waiting for it) refreshes while every other caller keeps the current token; if that refresh
+fails, the old token stays and the failure is logged and observed. In the mandatory window every
+caller waits for the new token.
+
+**Refresh or log in.** A session with a live refresh token is refreshed. One whose refresh token
+is missing (challenge-HMAC sessions), expired, revoked (``SessionInvalid``) or closer to its end
+than ``relogin_before_refresh_expiry`` (at most half the refresh token's lifetime, so short-lived
+test tokens do not re-login every time) is replaced by a new login from the credential.
+
+**Keys.** Sessions are stored under ``"{base_url}|{type}:{value}|{credential fingerprint}"``.
+The credential is loaded on the slow path only (to learn its fingerprint), so a rotated token
+starts a new session while the old one lives out its time. If loading fails while a session is
+known, the known key is kept and a refresh can still succeed.
+
+**Single flight.** Threads: a per-manager ``threading.Lock`` and a second look after taking it.
+Processes: ``store.lock(key, timeout)`` around the work, and the store is read again once the
+lock is held (another process may have done the work). asyncio: :meth:`atoken` answers from the
+same near cache; on the slow path the tasks of one event loop share one future per manager,
+whose work runs the *sync* slow path in ``asyncio.to_thread``. Running the one slow path in a
+worker thread (rather than a second, async implementation of the protocol) means threads and
+tasks together still make exactly one login, and nothing blocks the event loop: the thread lock
+is only ever taken off-loop.
+
+**Fail fast.** When KSeF refuses the credential itself (final status 415, 450, 460, 470, 480),
+further logins with the same credential fingerprint raise :class:`CredentialRejected` at once
+until the fingerprint changes or ``rejection_backoff`` seconds pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ksef_auth.errors import (
+    AuthenticationFailed,
+    CredentialError,
+    CredentialRejected,
+    KsefAuthError,
+    SessionInvalid,
+    StoreError,
+)
+from ksef_auth.events import SessionEvent
+from ksef_auth.flow import REJECTION_STATUSES, AuthSession, LoginFlow
+from ksef_auth.model import Credential, SessionTokens
+
+if TYPE_CHECKING:
+    from ksef_auth.strategy import Strategy
+
+log = logging.getLogger("ksef_auth.session")
+
+# (advisory_at, access token, mandatory_at, tokens, key)
+_Near = tuple[float, str, float, SessionTokens | None, str | None]
+_EMPTY: _Near = (0.0, "", 0.0, None, None)
+
+
+def _near_of(tokens: SessionTokens, key: str, strategy: Strategy) -> _Near:
+    expires = tokens.access_token.valid_until.timestamp()
+    start = (tokens.refreshed_at or tokens.obtained_at).timestamp()
+    advisory, mandatory = strategy.refresh.windows(max(expires - start, 1e-3))
+    return (
+        expires - advisory,
+        tokens.access_token.value.reveal(),
+        expires - mandatory,
+        tokens,
+        key,
+    )
+
+
+class SessionManager:
+    """Hands out valid access tokens for one strategy, logging in and refreshing as needed."""
+
+    def __init__(self, strategy: Strategy) -> None:
+        strategy.check()
+        self.strategy = strategy
+        self.policy = strategy.refresh
+        self.flow = LoginFlow(
+            strategy.environment, strategy.signer, poll_deadline=strategy.refresh.poll_deadline
+        )
+        self._near: _Near = _EMPTY
+        self._lock = threading.Lock()
+        self._bad_access: str | None = None
+        self._rejected: dict[str, tuple[float, AuthenticationFailed]] = {}
+        self._tasks: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[str], bool]] = {}
+
+    # --- the hot path ---------------------------------------------------------------------------
+
+    def token(self) -> str:
+        """A valid access token (from memory while it is fresh)."""
+        near = self._near
+        if time.time() < near[0]:
+            return near[1]
+        return self._slow_token()
+
+    async def atoken(self) -> str:
+        """The async twin of :meth:`token`; the slow path runs in a worker thread."""
+        near = self._near
+        if time.time() < near[0]:
+            return near[1]
+        while True:
+            near = self._near
+            if time.time() < near[2]:
+                self._spawn(advisory=True)  # refresh in the background, answer now
+                return near[1]
+            task, advisory = self._spawn(advisory=False)
+            token = await asyncio.shield(task)
+            if not advisory:
+                return token
+
+    # --- the slow path (sync) -------------------------------------------------------------------
+
+    def _slow_token(self) -> str:
+        near = self._near
+        if time.time() < near[2]:  # advisory window: one caller refreshes, nobody waits
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._advisory_renew()
+                finally:
+                    self._lock.release()
+                current = self._near
+                return current[1] if time.time() < current[2] else self._slow_token()
+            return near[1]
+        with self._lock:
+            if time.time() >= self._near[2]:
+                self._renew(advisory=False)
+            return self._near[1]
+
+    def _advisory_renew(self) -> None:
+        if time.time() < self._near[0]:
+            return  # someone else just did it
+        try:
+            self._renew(advisory=True)
+        except Exception as exc:  # keep the current token; it is still good for a while
+            log.warning("advisory refresh of %s failed; keeping the current token: %s", self, exc)
+            if isinstance(exc, KsefAuthError):
+                self._emit("authentication_failed", self._near[3], str(exc), error=exc)
+
+    def _renew(self, *, advisory: bool) -> None:
+        """Reuse, refresh or log in. Called with ``self._lock`` held."""
+        credential, load_error, key = self._credential_and_key()
+        if self._adopt_stored(key, advisory):
+            return
+        timeout = 0.0 if advisory else self.policy.lock_timeout
+        with self._store_lock(key, timeout) as held:
+            if not held and advisory:
+                return  # another process is renewing this session
+            if self._adopt_stored(key, advisory):
+                return
+            near = self._near
+            tokens = near[3] if near[4] == key else self._store_get(key)
+            fresh = self._refresh_or_login(tokens, credential, load_error)
+            self._store_put(key, fresh)
+            self._near = _near_of(fresh, key, self.strategy)
+
+    def _credential_and_key(self) -> tuple[Credential | None, CredentialError | None, str]:
+        try:
+            credential = self.strategy.credential.load()
+        except CredentialError as exc:
+            known = self._near[4]
+            if known is None:
+                raise
+            return None, exc, known  # a refresh may still work without the credential
+        return credential, None, self.key_for(credential.fingerprint)
+
+    def key_for(self, fingerprint: str) -> str:
+        """The store key of this strategy's session for a credential fingerprint."""
+        s = self.strategy
+        return f"{s.environment.base_url}|{s.context.type}:{s.context.value}|{fingerprint}"
+
+    def _usable(self, tokens: SessionTokens | None, key: str, advisory: bool) -> bool:
+        if tokens is None or tokens.access_token.value.reveal() == self._bad_access:
+            return False
+        near = _near_of(tokens, key, self.strategy)
+        return time.time() < (near[0] if advisory else near[2])
+
+    def _adopt_stored(self, key: str, advisory: bool) -> bool:
+        stored = self._store_get(key)
+        if stored is None or not self._usable(stored, key, advisory):
+            return False
+        self._near = _near_of(stored, key, self.strategy)
+        return True
+
+    def _refresh_or_login(
+        self,
+        tokens: SessionTokens | None,
+        credential: Credential | None,
+        load_error: CredentialError | None,
+    ) -> SessionTokens:
+        if tokens is not None:
+            reason = self._relogin_reason(tokens)
+            if reason is None:
+                try:
+                    fresh = self.flow.refresh(tokens)
+                except SessionInvalid as exc:
+                    reason = str(exc)
+                except KsefAuthError as exc:
+                    self._emit("authentication_failed", tokens, str(exc), error=exc)
+                    raise
+                else:
+                    self._bad_access = None
+                    self._emit("session_refreshed", fresh)
+                    return fresh
+            self._emit("session_expired", tokens, reason)
+        if credential is None:
+            assert load_error is not None
+            raise load_error
+        return self._login(credential)
+
+    def _relogin_reason(self, tokens: SessionTokens) -> str | None:
+        refresh = tokens.refresh_token
+        if refresh is None:
+            return "the session has no refresh token"
+        left = refresh.valid_until.timestamp() - time.time()
+        lifetime = refresh.valid_until.timestamp() - tokens.obtained_at.timestamp()
+        if left <= min(self.policy.relogin_before_refresh_expiry, 0.5 * lifetime):
+            return f"the refresh token ends in {max(left, 0):.0f} s"
+        return None
+
+    def _login(self, credential: Credential) -> SessionTokens:
+        fingerprint = credential.fingerprint
+        rejected = self._rejected.get(fingerprint)
+        if rejected is not None:
+            retry_at, cause = rejected
+            if time.time() < retry_at:
+                raise CredentialRejected(
+                    f"KSeF rejected this credential (status {cause.code}: {cause.description});"
+                    f" not trying it again for {retry_at - time.time():.0f} s. Fix or replace the"
+                    " credential (a new one is tried at once) or wait",
+                    retry_at=retry_at,
+                    cause=cause,
+                )
+            del self._rejected[fingerprint]
+        event_base = {"credential_fingerprint": fingerprint}
+        self._emit("login_started", None, "", **event_base)
+        try:
+            tokens = self.flow.login(credential, self.strategy.context)
+        except AuthenticationFailed as exc:
+            if exc.code in REJECTION_STATUSES:
+                self._rejected[fingerprint] = (time.time() + self.policy.rejection_backoff, exc)
+            self._emit("authentication_failed", None, str(exc), error=exc, **event_base)
+            raise
+        except KsefAuthError as exc:
+            self._emit("authentication_failed", None, str(exc), error=exc, **event_base)
+            raise
+        self._bad_access = None
+        self._emit("session_opened", tokens)
+        return tokens
+
+    # --- asyncio: one shared task per event loop -------------------------------------------------
+
+    def _spawn(self, *, advisory: bool) -> tuple[asyncio.Task[str], bool]:
+        loop = asyncio.get_running_loop()
+        running = self._tasks.get(loop)
+        if running is not None and not running[0].done():
+            return running
+        work = self._advisory_in_thread if advisory else self._slow_token
+        task = loop.create_task(asyncio.to_thread(work))
+        entry = (task, advisory)
+        self._tasks[loop] = entry
+        task.add_done_callback(lambda t: self._task_done(loop, entry))
+        return entry
+
+    def _task_done(self, loop: asyncio.AbstractEventLoop, entry: tuple[Any, bool]) -> None:
+        if self._tasks.get(loop) is entry:
+            del self._tasks[loop]
+        task = entry[0]
+        if not task.cancelled():
+            task.exception()  # retrieved here, re-raised to every awaiter
+
+    def _advisory_in_thread(self) -> str:
+        if self._lock.acquire(blocking=False):
+            try:
+                self._advisory_renew()
+            finally:
+                self._lock.release()
+        return self._near[1]
+
+    # --- explicit operations --------------------------------------------------------------------
+
+    def login(self) -> SessionTokens:
+        """Log in now, whatever is cached, and make the new session current."""
+        with self._lock:
+            credential = self.strategy.credential.load()
+            key = self.key_for(credential.fingerprint)
+            with self._store_lock(key, self.policy.lock_timeout):
+                tokens = self._login(credential)
+                self._store_put(key, tokens)
+                self._near = _near_of(tokens, key, self.strategy)
+            return tokens
+
+    def refresh(self) -> SessionTokens:
+        """Renew the access token now (logging in again when the session cannot be refreshed)."""
+        with self._lock:
+            self._bad_access = self._near[1] or None
+            self._near = (0.0, "", 0.0, self._near[3], self._near[4])
+            self._renew(advisory=False)
+            tokens = self._near[3]
+            assert tokens is not None
+            return tokens
+
+    def current(self) -> SessionTokens | None:
+        """The session in memory, if any (no network, no credential loading)."""
+        return self._near[3]
+
+    def invalidate(self, access_token: str) -> None:
+        """Forget ``access_token`` if it is still the current one (KSeF answered 401 to it); the
+        next :meth:`token` refreshes or logs in. Lock-free: safe inside an event loop."""
+        near = self._near
+        if near[1] and near[1] == access_token:
+            self._bad_access = access_token
+            self._near = (0.0, "", 0.0, near[3], near[4])
+
+    def revoke(self) -> None:
+        """End the session at KSeF (``DELETE /auth/sessions/current``) and forget it here."""
+        with self._lock:
+            near = self._near
+            key = near[4]
+            tokens = near[3]
+            if key is None:
+                key = self.key_for(self.strategy.credential.load().fingerprint)
+                tokens = self._store_get(key)
+            if tokens is not None:
+                try:
+                    self.flow.revoke(tokens)
+                except SessionInvalid as exc:
+                    log.info("session was already gone at KSeF: %s", exc)
+                self._emit("session_revoked", tokens)
+            self._store_delete(key)
+            self._near = _EMPTY
+
+    logout = revoke
+
+    def sessions(self) -> list[AuthSession]:
+        """The context's authentication sessions as KSeF lists them."""
+        self.token()
+        tokens = self._near[3]
+        assert tokens is not None
+        return self.flow.list_sessions(tokens)
+
+    async def alogin(self) -> SessionTokens:
+        return await asyncio.to_thread(self.login)
+
+    async def arefresh(self) -> SessionTokens:
+        return await asyncio.to_thread(self.refresh)
+
+    async def arevoke(self) -> None:
+        await asyncio.to_thread(self.revoke)
+
+    alogout = arevoke
+
+    async def asessions(self) -> list[AuthSession]:
+        await self.atoken()
+        return await asyncio.to_thread(self.sessions)
+
+    # --- store access (a broken store degrades to a per-process session) ------------------------
+
+    def _store_get(self, key: str) -> SessionTokens | None:
+        try:
+            return self.strategy.store.get(key)
+        except StoreError as exc:
+            log.warning("session store read failed, continuing without it: %s", exc)
+            return None
+
+    def _store_put(self, key: str, tokens: SessionTokens) -> None:
+        try:
+            self.strategy.store.put(key, tokens)
+        except StoreError as exc:
+            log.warning("session store write failed, the session stays in this process: %s", exc)
+
+    def _store_delete(self, key: str) -> None:
+        try:
+            self.strategy.store.delete(key)
+        except StoreError as exc:
+            log.warning("session store delete failed: %s", exc)
+
+    @contextmanager
+    def _store_lock(self, key: str, timeout: float) -> Iterator[bool]:
+        with ExitStack() as stack:
+            try:
+                held = stack.enter_context(self.strategy.store.lock(key, timeout))
+            except StoreError as exc:
+                log.warning("session store lock failed, continuing without it: %s", exc)
+                held = True
+            yield bool(held)
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        name: str,
+        tokens: SessionTokens | None,
+        detail: str = "",
+        *,
+        error: KsefAuthError | None = None,
+        credential_fingerprint: str | None = None,
+    ) -> None:
+        s = self.strategy
+        try:
+            from ksef_auth.manager import default_manager
+
+            observers = (s.manager or default_manager()).observers
+            event = SessionEvent(
+                name=name,
+                strategy=s.name,
+                environment=s.environment,
+                context=s.context,
+                method=getattr(s.signer, "method", ""),
+                credential_fingerprint=credential_fingerprint
+                or (tokens.credential_fingerprint if tokens else ""),
+                reference_number=tokens.reference_number if tokens else None,
+                detail=detail,
+            )
+            if error is not None:
+                observers.emit(event, error=error)
+            else:
+                observers.emit(event)
+        except Exception:  # observers must never break authentication
+            log.exception("could not emit %s", name)
+
+    def __repr__(self) -> str:
+        s = self.strategy
+        return f"SessionManager({s.name!r}, {s.context}, {s.environment.base_url})"
+
+
+__all__ = ["SessionManager"]
