@@ -54,10 +54,15 @@ def cli() -> None:
 
 
 def _add_builtin_commands() -> None:
-    from ksef_auth.cli import config, plugins
+    from ksef_auth.cli import config, doctor, nip, plugins, profile, session
 
     cli.add_command(plugins.plugins)
     cli.add_command(config.config)
+    cli.add_command(profile.profile)
+    cli.add_command(nip.nip)
+    cli.add_command(doctor.doctor)
+    for command in session.COMMANDS:
+        cli.add_command(command)
 
 
 def build() -> click.Group:

@@ -1,0 +1,410 @@
+"""``ksef-auth doctor``: check a profile end to end, one line per check, each red one with its fix.
+
+Checks, in order (a failed check skips those that depend on it):
+
+=============  ==================================================================================
+nip            the context NIP's checksum
+environment    the base URL (https, or http only to a loopback simulator)
+plugins        every component the profile names is installed and accepts its options
+dns, tcp, tls  the KSeF host resolves, accepts a connection, and (https) completes a TLS handshake
+credential     the credential loads: variable set, file readable, password right, key matches
+certificate    (certificates) validity window, warns under 30 days; the NIP matches the context;
+               the signer's own preflight (``preflight(credential, context, environment)``)
+store          the session store is reachable and writable (a canary entry written and removed)
+challenge      KSeF answers ``POST /auth/challenge``
+login          a full login (challenge, sign, poll, redeem), revoked again at once
+=============  ==================================================================================
+
+Exit status: 0 when nothing is red (warnings allowed), 1 otherwise; ``--json`` for machines.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+import attrs
+import click
+
+from ksef_auth.cli.profile import (
+    config_option,
+    emit_json,
+    json_option,
+    profile_option,
+    profile_store,
+)
+from ksef_auth.errors import ConfigError, KsefAuthError
+from ksef_auth.model import CertificateCredential, Environment, SessionTokens, Token
+from ksef_auth.nip import normalize_nip
+
+if TYPE_CHECKING:
+    from ksef_auth.model import Credential
+    from ksef_auth.profiles import ProfileStore
+    from ksef_auth.strategy import Strategy
+
+Status = Literal["ok", "warn", "fail", "skip"]
+NETWORK_TIMEOUT = 5.0
+EXPIRY_WARNING_DAYS = 30
+_COLOURS = {"ok": "green", "warn": "yellow", "fail": "red", "skip": None}
+_LABELS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "skip": "skip"}
+_CERT_NIP = re.compile(r"(?:VATPL|TINPL|NIP)\D{0,3}(\d{10})")
+
+
+@attrs.frozen
+class Check:
+    """One line of the report: ``fix`` says what to do when it is not ok."""
+
+    name: str
+    status: Status
+    message: str
+    fix: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+class Doctor:
+    """Runs the checks for one profile; :meth:`run` returns them all (never raises)."""
+
+    def __init__(self, profiles: ProfileStore, name: str) -> None:
+        self.profiles = profiles
+        self.name = name
+        self.checks: list[Check] = []
+        self.environment: Environment | None = None
+        self.strategy: Strategy | None = None
+        self.credential: Credential | None = None
+
+    def run(self) -> list[Check]:
+        plan: list[tuple[str, Callable[[], tuple[Status, str] | str], tuple[str, ...]]] = [
+            ("nip", self._nip, ()),
+            ("environment", self._environment, ()),
+            ("plugins", self._plugins, ("nip", "environment")),
+            ("dns", self._dns, ("environment",)),
+            ("tcp", self._tcp, ("dns",)),
+            ("tls", self._tls, ("tcp",)),
+            ("credential", self._credential, ("plugins",)),
+            ("certificate", self._certificate, ("credential",)),
+            ("store", self._store, ("plugins",)),
+            ("challenge", self._challenge, ("plugins", "tls")),
+            ("login", self._login, ("credential", "certificate", "challenge")),
+        ]
+        status: dict[str, Status] = {}
+        for name, check, needs in plan:
+            blocked = [n for n in needs if status.get(n) in ("fail", "skip")]
+            if blocked:
+                self._add(Check(name, "skip", f"skipped: {', '.join(blocked)} did not pass"))
+            else:
+                self._add(self._run(name, check))
+            status[name] = self.checks[-1].status
+        return [c for c in self.checks if c.message != ""]
+
+    def _add(self, check: Check) -> None:
+        self.checks.append(check)
+
+    def _run(self, name: str, check: Callable[[], tuple[Status, str] | str]) -> Check:
+        try:
+            result = check()
+        except _Failed as exc:
+            return Check(name, "fail", str(exc), exc.fix)
+        except KsefAuthError as exc:
+            reason = exc.reason if isinstance(exc, ConfigError) else str(exc)
+            return Check(name, "fail", reason.replace("\n", " "), _fix_for(exc))
+        except Exception as exc:  # a check must never crash the report
+            return Check(name, "fail", f"{type(exc).__name__}: {exc}")
+        if isinstance(result, tuple):
+            return Check(name, result[0], result[1])
+        return Check(name, "ok", result)
+
+    # --- configuration --------------------------------------------------------------------------
+
+    def _table(self) -> dict[str, Any]:
+        data = self.profiles.read()
+        return {**dict(data.get("defaults", {})), **dict(data["strategy"][self.name])}
+
+    def _nip(self) -> str:
+        context = self._table().get("context")
+        if isinstance(context, Mapping):
+            context = context.get("nip", context.get("value"))
+        if not isinstance(context, str):
+            return ""  # not a plain NIP (a reference or another identifier): plugins checks it
+        try:
+            return f"{normalize_nip(context)}: checksum ok"
+        except ValueError as exc:
+            raise _Failed(
+                str(exc), "ksef-auth profile create ... --nip <the right NIP> --force"
+            ) from None
+
+    def _environment(self) -> tuple[Status, str] | str:
+        value = self._table().get("environment")
+        if isinstance(value, Mapping) and set(value) == {"env"}:
+            import os
+
+            value = os.environ.get(str(value["env"]))
+            if value is None:
+                raise _Failed("the environment is given by a variable that is not set")
+        try:
+            self.environment = Environment.of(str(value))
+        except ValueError as exc:
+            raise _Failed(str(exc)) from None
+        url = self.environment.base_url
+        if url.startswith("http:") and not self.environment.is_loopback:
+            raise _Failed(
+                f"{url} is plain http: tokens are only sent over https (or to loopback)",
+                "use the https URL",
+            )
+        return f"{self.environment.name}: {url}"
+
+    def _plugins(self) -> str:
+        self.strategy = self.profiles.strategy(self.name, check=False)
+        s = self.strategy
+        return (
+            f"credential {_name(s.credential)}, signer {getattr(s.signer, 'method', '?')},"
+            f" store {type(s.store).__name__}"
+        )
+
+    # --- the network ----------------------------------------------------------------------------
+
+    def _host_port(self) -> tuple[str, int, bool]:
+        assert self.environment is not None
+        url = urlsplit(self.environment.base_url)
+        https = url.scheme == "https"
+        return url.hostname or "", url.port or (443 if https else 80), https
+
+    def _dns(self) -> str:
+        host, port, _ = self._host_port()
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise _Failed(
+                f"{host} does not resolve ({exc.strerror})",
+                "check the URL, your DNS and your network",
+            ) from None
+        addresses = sorted({str(info[4][0]) for info in infos})
+        return f"{host} -> {', '.join(addresses[:3])}"
+
+    def _tcp(self) -> str:
+        host, port, _ = self._host_port()
+        started = time.monotonic()
+        try:
+            with socket.create_connection((host, port), timeout=NETWORK_TIMEOUT):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise _Failed(
+                f"cannot connect to {host}:{port} ({reason})",
+                "is KSeF (or the simulator) running there? check firewalls and proxies",
+            ) from None
+        return f"{host}:{port} accepts connections ({_ms(started)})"
+
+    def _tls(self) -> tuple[Status, str] | str:
+        host, port, https = self._host_port()
+        if not https:
+            return "ok", "not https (a loopback simulator): no TLS to check"
+        context = ssl.create_default_context()
+        try:
+            with (
+                socket.create_connection((host, port), timeout=NETWORK_TIMEOUT) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                version = tls.version()
+                peer = tls.getpeercert() or {}
+        except ssl.SSLCertVerificationError as exc:
+            raise _Failed(
+                f"the TLS certificate of {host} is not trusted ({exc.verify_message})",
+                "a proxy may intercept TLS: set SSL_CERT_FILE to its CA bundle",
+            ) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise _Failed(f"TLS handshake with {host} failed ({exc})") from None
+        until = peer.get("notAfter", "?")
+        return f"{version}, certificate valid until {until}"
+
+    # --- credential and certificate -------------------------------------------------------------
+
+    def _credential(self) -> str:
+        s = self.strategy
+        assert s is not None
+        check = getattr(s.credential, "check", None)
+        if check is not None:
+            check(s.environment, s.context)
+        self.credential = s.credential.load()
+        kind = type(self.credential).__name__
+        source = getattr(self.credential, "source", "") or _name(s.credential)
+        return f"{kind} from {source} (fingerprint {self.credential.fingerprint[:20]})"
+
+    def _certificate(self) -> tuple[Status, str] | str:
+        s, credential = self.strategy, self.credential
+        assert s is not None
+        notes: list[str] = []
+        for component in (s.signer, s.store):
+            check = getattr(component, "check", None)
+            if check is not None:
+                check(s.environment, s.context)
+        preflight = getattr(s.signer, "preflight", None)
+        if preflight is not None and credential is not None:
+            result = preflight(credential, s.context, s.environment)
+            if isinstance(result, list | tuple):
+                notes += [str(n) for n in result]
+        if not isinstance(credential, CertificateCredential):
+            return "ok", ""  # nothing to check: no line
+        certificate = credential.certificate
+        now = datetime.now(UTC)
+        if certificate.not_valid_before_utc > now:
+            raise _Failed(
+                f"the certificate is not valid before {certificate.not_valid_before_utc:%Y-%m-%d}",
+                "wait until then or use another certificate",
+            )
+        left = certificate.not_valid_after_utc - now
+        if left <= timedelta(0):
+            raise _Failed(
+                f"the certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}",
+                "renew the certificate",
+            )
+        subject_text = certificate.subject.rfc4514_string()
+        nips = set(_CERT_NIP.findall(subject_text))
+        expected = s.context.nip_part
+        if nips and expected and expected not in nips:
+            notes.append(
+                f"the certificate names NIP {', '.join(sorted(nips))}, the context is {expected}:"
+                " KSeF accepts it only if permissions were granted to this certificate's subject"
+            )
+        status: Status = "ok"
+        if left < timedelta(days=EXPIRY_WARNING_DAYS):
+            status = "warn"
+            notes.append(f"expires in {left.days} days: renew it soon")
+        elif notes:
+            status = "warn"
+        message = f"valid until {certificate.not_valid_after_utc:%Y-%m-%d} ({left.days} days)" + (
+            f", NIP {expected} matches" if expected in nips else ""
+        )
+        return status, "; ".join([message, *notes])
+
+    # --- the store ------------------------------------------------------------------------------
+
+    def _store(self) -> str:
+        s = self.strategy
+        assert s is not None
+        key = f"ksef-auth-doctor|{uuid.uuid4().hex}"
+        now = datetime.now(UTC)
+        canary = SessionTokens(
+            access_token=Token(f"doctor-{uuid.uuid4().hex}", now + timedelta(seconds=60)),
+            refresh_token=None,
+            reference_number="doctor-canary",
+            context=s.context,
+            environment=s.environment.base_url,
+            credential_fingerprint="doctor",
+            method="doctor",
+            obtained_at=now,
+        )
+        started = time.monotonic()
+        with s.store.lock(key, 5.0) as held:
+            if not held:
+                raise _Failed("could not take the store's lock within 5 s")
+            s.store.put(key, canary)
+            back = s.store.get(key)
+            s.store.delete(key)
+        if back is None or back.access_token.value != canary.access_token.value:
+            raise _Failed("the store did not give back what was written to it")
+        return f"{type(s.store).__name__}: write, read and delete ok ({_ms(started)})"
+
+    # --- KSeF -----------------------------------------------------------------------------------
+
+    def _flow(self) -> Any:
+        from ksef_auth.flow import LoginFlow
+
+        s = self.strategy
+        assert s is not None
+        return LoginFlow(s.environment, s.signer, poll_deadline=s.refresh.poll_deadline)
+
+    def _challenge(self) -> str:
+        started = time.monotonic()
+        challenge = self._flow().challenge()
+        return f"challenge {challenge.challenge} ({_ms(started)})"
+
+    def _login(self) -> str:
+        s, credential = self.strategy, self.credential
+        assert s is not None and credential is not None
+        flow = self._flow()
+        started = time.monotonic()
+        tokens = flow.login(credential, s.context)
+        took = _ms(started)
+        try:
+            flow.revoke(tokens)
+            after = "revoked again"
+        except KsefAuthError as exc:
+            after = f"could not revoke it ({exc})"
+        return f"logged in as {s.context} via {tokens.method} in {took}; session {after}"
+
+
+def _name(component: Any) -> str:
+    return (
+        repr(component)
+        if type(component).__name__ == "CredentialChain"
+        else (type(component).__name__)
+    )
+
+
+def _ms(started: float) -> str:
+    return f"{(time.monotonic() - started) * 1000:.0f} ms"
+
+
+def _fix_for(error: KsefAuthError) -> str | None:
+    from ksef_auth.errors import (
+        AuthenticationFailed,
+        CertificateError,
+        NotAvailable,
+        PollTimeout,
+        TransportError,
+    )
+
+    if isinstance(error, NotAvailable):
+        return "export the variable (or create the file) the profile names"
+    if isinstance(error, CertificateError):
+        return "use a valid certificate whose identity matches the context"
+    if isinstance(error, AuthenticationFailed):
+        return "see `ksef-auth` docs, error reference, for the status code"
+    if isinstance(error, PollTimeout):
+        return "KSeF is slow to verify the credential: try again later"
+    if isinstance(error, TransportError):
+        return "check the network and the environment URL"
+    return None
+
+
+@click.command()
+@profile_option
+@config_option
+@json_option
+def doctor(profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
+    """Check a profile end to end: NIP, network, credential, certificate, store, login.
+
+    Exit status 1 when any check fails (warnings do not count).
+    """
+    profiles = profile_store(config_path)
+    name = profiles.resolve(profile_name)
+    checks = Doctor(profiles, name).run()
+    ok = not any(c.status == "fail" for c in checks)
+    if as_json:
+        emit_json({"profile": name, "ok": ok, "checks": [c.to_json() for c in checks]})
+    else:
+        click.echo(f"profile {name} ({profiles.path})")
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            line = f"{_LABELS[c.status]}  {c.name:<{width}}  {c.message}"
+            if c.fix and c.status in ("fail", "warn"):
+                line += f" -> fix: {c.fix}"
+            click.secho(line, fg=_COLOURS[c.status])
+    if not ok:
+        raise SystemExit(1)
