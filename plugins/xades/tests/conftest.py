@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from ksef_auth import CertificateCredential, Challenge, LocalKey
-from ksef_auth_testcert.builder import issue, personal_subject, seal_subject, self_signed
+from xades_support import NIP, OTHER_NIP
 
-NIP = "5265877635"
-OTHER_NIP = "1234563218"
-PESEL = "44051401359"
-CHALLENGE = Challenge("20250625-CR-20F5EE4000-DA48AE4124-46", "2025-06-25T10:00:00+00:00", 0)
+from ksef_auth import CertificateCredential, LocalKey
+from ksef_auth_testcert.builder import issue, personal_subject, seal_subject, self_signed
 
 
 @pytest.fixture(scope="session")
@@ -51,15 +46,3 @@ def ca_issued(ec_key: ec.EllipticCurvePrivateKey) -> CertificateCredential:
     ca = issue(ca_name, ca_key.public_key(), ca_key, ca=True)
     leaf = issue(seal_subject(NIP), ec_key.public_key(), ca_key, issuer=ca_name)
     return CertificateCredential(leaf, LocalKey(ec_key), chain=(ca,), source="test:ca-issued")
-
-
-def dated(key: ec.EllipticCurvePrivateKey, start_days: float, end_days: float, nip: str = NIP):
-    """A seal valid from now + start_days to now + end_days."""
-    now = datetime.now(UTC)
-    certificate = self_signed(
-        key,
-        seal_subject(nip),
-        not_before=now + timedelta(days=start_days),
-        not_after=now + timedelta(days=end_days),
-    )
-    return CertificateCredential(certificate, LocalKey(key), source="test:dated")

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from ksef_auth import CertificateCredential, CertificateError, ContextIdentifier, LocalKey
 from lxml import etree
+from xades_support import CHALLENGE, NIP
 
+from ksef_auth import CertificateCredential, CertificateError, ContextIdentifier, LocalKey
 from ksef_auth_xades.document import build_auth_token_request
 from ksef_auth_xades.signature import DS, XADES, der_to_raw_ecdsa, sign_enveloped
-
-from .conftest import CHALLENGE, NIP
 
 HERE = Path(__file__).parent
 SCHEMA_21 = HERE / "schemat_auth_v2-1.xsd"

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ksef_auth import Register, hookimpl
-
 from ksef_auth_testcert.source import REFUSAL, TestCertificateSource
 
 if TYPE_CHECKING:

@@ -63,7 +63,6 @@ def new_test(
 ) -> None:
     """Make a self-signed test certificate (accepted only by KSeF TEST and local simulators)."""
     from ksef_auth.nip import normalize_nip, normalize_pesel
-
     from ksef_auth_testcert.builder import make_test_certificate
     from ksef_auth_testcert.files import (
         certificate_pem,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import attrs
+
 from ksef_auth import (
     CertificateCredential,
     ConfigError,
@@ -24,8 +25,6 @@ from ksef_auth import (
 from ksef_auth.nip import normalize_nip, normalize_pesel
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import (
         PrivateKeyTypes,
@@ -39,13 +38,12 @@ REFUSAL = (
 _RENEW_BEFORE = timedelta(days=1)
 
 
-def _optional(normalize: Callable[[str], str]) -> Callable[[str | None], str | None]:
-    def convert(value: str | None) -> str | None:
-        if value is None or str(value).strip() == "":
-            return None
-        return normalize(str(value))
+def _optional_nip(value: str | None) -> str | None:
+    return None if value is None or str(value).strip() == "" else normalize_nip(str(value))
 
-    return convert
+
+def _optional_pesel(value: str | None) -> str | None:
+    return None if value is None or str(value).strip() == "" else normalize_pesel(str(value))
 
 
 def _optional_path(value: str | Path | None) -> Path | None:
@@ -60,7 +58,7 @@ class TestCertificateSource:
 
     nip: str | None = attrs.field(
         default=None,
-        converter=_optional(normalize_nip),
+        converter=_optional_nip,
         metadata={
             "help": "NIP in the certificate (seal: organizationIdentifier VATPL-<NIP>; personal:"
             " serialNumber TINPL-<NIP>). Defaults to the strategy's context NIP."
@@ -68,7 +66,7 @@ class TestCertificateSource:
     )
     pesel: str | None = attrs.field(
         default=None,
-        converter=_optional(normalize_pesel),
+        converter=_optional_pesel,
         metadata={"help": "PESEL for a personal certificate (serialNumber PNOPL-<PESEL>)."},
     )
     kind: Literal["seal", "personal"] = attrs.field(

@@ -10,7 +10,6 @@ network call. :mod:`ksef_auth_xades.certinfo` reads identities and validity for 
 from __future__ import annotations
 
 from ksef_auth import Register, hookimpl
-
 from ksef_auth_xades.signer import XadesSigner
 
 __all__ = ["XadesSigner"]

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 if TYPE_CHECKING:
-    from ksef_auth import ContextIdentifier
     from lxml import etree
+
+    from ksef_auth import ContextIdentifier
 
 NAMESPACES = {
     "2.0": "http://ksef.mf.gov.pl/auth/token/2.0",

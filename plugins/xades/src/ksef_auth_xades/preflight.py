@@ -17,7 +17,6 @@ from ksef_auth import (
     CredentialError,
     Environment,
 )
-
 from ksef_auth_xades import certinfo
 
 

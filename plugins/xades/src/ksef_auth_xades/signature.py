@@ -36,8 +36,9 @@ from ksef_auth import CertificateError
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from ksef_auth import KeyHandle
     from lxml import etree
+
+    from ksef_auth import KeyHandle
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import ClassVar, Literal
 
 import attrs
+
 from ksef_auth import (
     CertificateCredential,
     ContextIdentifier,
@@ -15,7 +16,6 @@ from ksef_auth import (
     SignRequest,
     Submission,
 )
-
 from ksef_auth_xades.document import AllowedIps, build_auth_token_request
 
 PATH = "/auth/xades-signature"
