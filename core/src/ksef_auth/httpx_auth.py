@@ -9,8 +9,9 @@
 Each request gets ``Authorization: Bearer <access token>`` from the session manager (a memory
 read while the token is fresh). On a 401 the token that request actually carried is invalidated
 (only if it is still the current one, so concurrent requests do not throw away a token another
-request already renewed), a fresh one is obtained and the request is sent once more, provided its
-body can be sent again (bytes, JSON, form data; not a one-shot generator). ``sync_auth_flow`` and
+request already renewed); if the request's body can be sent again (bytes, JSON, form data; not a
+one-shot generator) a fresh token is obtained and the request is sent once more, otherwise the
+401 is returned and the next request gets the fresh token. ``sync_auth_flow`` and
 ``async_auth_flow`` are separate: the async one awaits :meth:`SessionManager.atoken` and never
 blocks the event loop.
 
@@ -70,10 +71,11 @@ class KsefAuth(httpx.Auth):
         used = self.session.token()
         request.headers["Authorization"] = f"Bearer {used}"
         response = yield request
-        if response.status_code == 401 and self._replayable(request):
+        if response.status_code == 401:
             self.session.invalidate(used)
-            request.headers["Authorization"] = f"Bearer {self.session.token()}"
-            yield request
+            if self._replayable(request):
+                request.headers["Authorization"] = f"Bearer {self.session.token()}"
+                yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -82,10 +84,11 @@ class KsefAuth(httpx.Auth):
         used = await self.session.atoken()
         request.headers["Authorization"] = f"Bearer {used}"
         response = yield request
-        if response.status_code == 401 and self._replayable(request):
+        if response.status_code == 401:
             self.session.invalidate(used)
-            request.headers["Authorization"] = f"Bearer {await self.session.atoken()}"
-            yield request
+            if self._replayable(request):
+                request.headers["Authorization"] = f"Bearer {await self.session.atoken()}"
+                yield request
 
     def __repr__(self) -> str:
         return f"KsefAuth({self.base_url!r}, {self.session.strategy.context})"
