@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 from conftest import NIP, SyncASGI, fast
-from sim_client import bearer, redeem, start_token_auth, token_login, wait_status
+from sim_client import bearer, start_token_auth, token_login, wait_status
 
 from ksef_auth_simulator import FaultRule, Simulator
 from ksef_auth_simulator.server import RunningSimulator
@@ -15,7 +15,9 @@ from ksef_auth_simulator.server import RunningSimulator
 
 def test_429_on_refresh_both_dialects(client: httpx.Client, sim: Simulator) -> None:
     tokens = token_login(client, sim.issue_ksef_token(NIP), NIP)
-    sim.add_fault(FaultRule(endpoint="POST /auth/token/refresh", status=429, retry_after=3, times=2))
+    sim.add_fault(
+        FaultRule(endpoint="POST /auth/token/refresh", status=429, retry_after=3, times=2)
+    )
     headers = bearer(tokens["refreshToken"]["token"])
     legacy = client.post("/auth/token/refresh", headers=headers)
     assert legacy.status_code == 429 and legacy.headers["retry-after"] == "3"
@@ -41,7 +43,9 @@ def test_nth_call_and_5xx(client: httpx.Client, sim: Simulator) -> None:
 def test_probability_with_seed(client: httpx.Client, sim: Simulator) -> None:
     def run() -> list[int]:
         sim.clear_faults()
-        sim.add_fault(FaultRule(endpoint="POST /auth/challenge", status=500, probability=0.5, seed=7))
+        sim.add_fault(
+            FaultRule(endpoint="POST /auth/challenge", status=500, probability=0.5, seed=7)
+        )
         return [client.post("/auth/challenge").status_code for _ in range(20)]
 
     first = run()

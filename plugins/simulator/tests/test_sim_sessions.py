@@ -100,7 +100,9 @@ def test_refresh_after_expiry_21301() -> None:
     with _client(sim) as client:
         tokens = token_login(client, sim.issue_ksef_token(NIP), NIP)
         time.sleep(0.15)
-        response = client.post("/auth/token/refresh", headers=bearer(tokens["refreshToken"]["token"]))
+        response = client.post(
+            "/auth/token/refresh", headers=bearer(tokens["refreshToken"]["token"])
+        )
         assert ksef_error_code(response) == 21301
 
 
@@ -143,14 +145,18 @@ def test_sessions_paging(client: httpx.Client, sim: Simulator) -> None:
     for size in ("5", "101", "x"):
         response = client.get(f"/auth/sessions?pageSize={size}", headers=bearer(access))
         assert ksef_error_code(response) == 21405
-    assert len(client.get("/auth/sessions?pageSize=100", headers=bearer(access)).json()["items"]) == 12
+    assert (
+        len(client.get("/auth/sessions?pageSize=100", headers=bearer(access)).json()["items"]) == 12
+    )
 
 
 def test_revoke_current_425(client: httpx.Client, sim: Simulator) -> None:
     token = sim.issue_ksef_token(NIP)
     init = start_token_auth(client, token, NIP).json()
     tokens = redeem(client, init).json()
-    response = client.delete("/auth/sessions/current", headers=bearer(tokens["refreshToken"]["token"]))
+    response = client.delete(
+        "/auth/sessions/current", headers=bearer(tokens["refreshToken"]["token"])
+    )
     assert response.status_code == 204 and response.content == b""
     status = client.get(
         f"/auth/{init['referenceNumber']}", headers=bearer(init["authenticationToken"]["token"])
@@ -159,7 +165,10 @@ def test_revoke_current_425(client: httpx.Client, sim: Simulator) -> None:
     refresh = client.post("/auth/token/refresh", headers=bearer(tokens["refreshToken"]["token"]))
     assert ksef_error_code(refresh) == 21301
     # issued access tokens live until exp
-    assert client.get("/auth/sessions", headers=bearer(tokens["accessToken"]["token"])).status_code == 200
+    assert (
+        client.get("/auth/sessions", headers=bearer(tokens["accessToken"]["token"])).status_code
+        == 200
+    )
 
 
 def test_revoke_other_session(client: httpx.Client, sim: Simulator) -> None:
@@ -170,9 +179,13 @@ def test_revoke_other_session(client: httpx.Client, sim: Simulator) -> None:
     access = current["accessToken"]["token"]
     response = client.delete(f"/auth/sessions/{old['referenceNumber']}", headers=bearer(access))
     assert response.status_code == 204
-    refresh = client.post("/auth/token/refresh", headers=bearer(old_tokens["refreshToken"]["token"]))
+    refresh = client.post(
+        "/auth/token/refresh", headers=bearer(old_tokens["refreshToken"]["token"])
+    )
     assert ksef_error_code(refresh) == 21301
-    missing = client.delete("/auth/sessions/20250101-AU-0000000000-0000000000-00", headers=bearer(access))
+    missing = client.delete(
+        "/auth/sessions/20250101-AU-0000000000-0000000000-00", headers=bearer(access)
+    )
     assert ksef_error_code(missing) == 21405
 
 
@@ -187,7 +200,10 @@ def test_ip_policy_403(client: httpx.Client, sim: Simulator) -> None:
     allowed = token_login(
         client, token, NIP, policy={"allowedIps": {"ip4Ranges": ["127.0.0.1-127.0.0.9"]}}
     )
-    assert client.get("/auth/sessions", headers=bearer(allowed["accessToken"]["token"])).status_code == 200
+    assert (
+        client.get("/auth/sessions", headers=bearer(allowed["accessToken"]["token"])).status_code
+        == 200
+    )
 
 
 def test_lifetime_fraction_claims() -> None:

@@ -46,7 +46,9 @@ def test_pending_then_active() -> None:
     with httpx.Client(transport=SyncASGI(sim.app), base_url="http://ksef.local/v2") as client:
         access = _owner(client, sim)
         created = client.post(
-            "/tokens", json={"permissions": [], "description": "pending one"}, headers=bearer(access)
+            "/tokens",
+            json={"permissions": [], "description": "pending one"},
+            headers=bearer(access),
         ).json()
         ref = created["referenceNumber"]
         assert client.get(f"/tokens/{ref}", headers=bearer(access)).json()["status"] == "Pending"

@@ -202,12 +202,37 @@ def test_rotation_lists_two_keys(make_ksef_simulator) -> None:
     "body",
     [
         {},
-        {"challenge": "short", "contextIdentifier": {"type": "Nip", "value": NIP}, "encryptedToken": "AA=="},
-        {"challenge": "x" * 36, "contextIdentifier": {"type": "Foo", "value": NIP}, "encryptedToken": "AA=="},
-        {"challenge": "x" * 36, "contextIdentifier": {"type": "Nip", "value": "123"}, "encryptedToken": "AA=="},
-        {"challenge": "x" * 36, "contextIdentifier": {"type": "Nip", "value": "5261040829"}, "encryptedToken": "AA=="},
-        {"challenge": "x" * 36, "contextIdentifier": {"type": "Nip", "value": NIP}, "encryptedToken": "!!"},
-        {"challenge": "x" * 36, "contextIdentifier": {"type": "Nip", "value": NIP}, "encryptedToken": "AA==", "publicKeyId": "x"},
+        {
+            "challenge": "short",
+            "contextIdentifier": {"type": "Nip", "value": NIP},
+            "encryptedToken": "AA==",
+        },
+        {
+            "challenge": "x" * 36,
+            "contextIdentifier": {"type": "Foo", "value": NIP},
+            "encryptedToken": "AA==",
+        },
+        {
+            "challenge": "x" * 36,
+            "contextIdentifier": {"type": "Nip", "value": "123"},
+            "encryptedToken": "AA==",
+        },
+        {
+            "challenge": "x" * 36,
+            "contextIdentifier": {"type": "Nip", "value": "5261040829"},
+            "encryptedToken": "AA==",
+        },
+        {
+            "challenge": "x" * 36,
+            "contextIdentifier": {"type": "Nip", "value": NIP},
+            "encryptedToken": "!!",
+        },
+        {
+            "challenge": "x" * 36,
+            "contextIdentifier": {"type": "Nip", "value": NIP},
+            "encryptedToken": "AA==",
+            "publicKeyId": "x",
+        },
         {
             "challenge": "x" * 36,
             "contextIdentifier": {"type": "Nip", "value": NIP},
@@ -222,7 +247,9 @@ def test_21405_validation(http: httpx.Client, body: dict) -> None:
 
 
 def test_21405_not_json(http: httpx.Client) -> None:
-    response = http.post("/auth/ksef-token", content=b"{", headers={"Content-Type": "application/json"})
+    response = http.post(
+        "/auth/ksef-token", content=b"{", headers={"Content-Type": "application/json"}
+    )
     assert ksef_error_code(response) == 21405
 
 

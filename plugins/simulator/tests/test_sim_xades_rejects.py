@@ -123,7 +123,7 @@ def test_xxe_rejected(client: httpx.Client) -> None:
 
 
 def test_entity_bomb_rejected(client: httpx.Client) -> None:
-    lol = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
+    lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
     body = f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY l0 "lol">{lol}]><r>&l9;</r>'.encode()
     started = time.monotonic()
     assert _code(client, body) == 9101

@@ -59,9 +59,6 @@ def admin_routes(sim: Simulator) -> list[Route]:
 
     async def tokens(request: Request) -> Response:
         data = await _body(request)
-        if request.method == "DELETE":
-            sim.revoke_ksef_token(str(data["token"]))
-            return Response(status_code=204)
         nip = str(data["nip"])
         if "token" in data:
             ref = sim.register_ksef_token(nip, str(data["token"]), data.get("permissions"))
@@ -75,6 +72,10 @@ def admin_routes(sim: Simulator) -> list[Route]:
         return JSONResponse(
             {"referenceNumber": token.split("|")[0], "token": token}, status_code=201
         )
+
+    async def revoke_token(request: Request) -> Response:
+        sim.revoke_ksef_token(str((await _body(request))["token"]))
+        return Response(status_code=204)
 
     async def block(request: Request) -> Response:
         nip = request.path_params["identifier"]
@@ -127,7 +128,8 @@ def admin_routes(sim: Simulator) -> list[Route]:
         Route("/_sim/counters", guarded(counters), methods=["GET"]),
         Route("/_sim/reset", guarded(reset), methods=["POST"]),
         Route("/_sim/faults", guarded(faults), methods=["GET", "POST", "DELETE"]),
-        Route("/_sim/tokens", guarded(tokens), methods=["POST", "DELETE"]),
+        Route("/_sim/tokens", guarded(tokens), methods=["POST"]),
+        Route("/_sim/tokens/revoke", guarded(revoke_token), methods=["POST"]),
         Route("/_sim/contexts/{identifier}/block", guarded(block), methods=["POST", "DELETE"]),
         Route("/_sim/pesel-links", guarded(pesel_links), methods=["POST"]),
         Route("/_sim/grants", guarded(grants), methods=["POST"]),
