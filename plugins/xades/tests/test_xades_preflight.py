@@ -162,3 +162,9 @@ def test_messages_hold_no_key_material(rsa_seal, ec_key) -> None:
     body = "".join(pem.splitlines()[1:-1])
     assert body[:40] not in str(info.value)
     assert str(ec_key.private_numbers().private_value) not in str(info.value)
+
+
+def test_expiry_warning_is_logged(ec_key, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="ksef_auth.xades"):
+        run(dated(ec_key, -10, 5))
+    assert any("expires in" in r.getMessage() for r in caplog.records)

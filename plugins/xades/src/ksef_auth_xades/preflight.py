@@ -7,6 +7,7 @@ cannot be decided locally comes back as notes (strings) for the caller to show o
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from ksef_auth import (
@@ -19,6 +20,8 @@ from ksef_auth import (
 )
 from ksef_auth_xades import certinfo
 
+log = logging.getLogger("ksef_auth.xades")
+
 
 def preflight(
     credential: Credential,
@@ -30,7 +33,8 @@ def preflight(
     verify_certificate_chain: bool = False,
     now: datetime | None = None,
 ) -> list[str]:
-    """Raise ``CertificateError`` for what KSeF would reject; return notes for the rest."""
+    """Raise ``CertificateError`` for what KSeF would reject; return notes for the rest (also
+    logged on ``ksef_auth.xades``: the expiry warning as a warning, the others as info)."""
     if not isinstance(credential, CertificateCredential):
         raise CredentialError(
             f"the xades signer needs a certificate (pem, pkcs12 or test-certificate source),"
@@ -66,10 +70,13 @@ def preflight(
         )
 
     if subject_identifier == "certificateSubject":
-        notes.extend(_identity_notes(credential, context, described, allow_other_context))
+        for note in _identity_notes(credential, context, described, allow_other_context):
+            log.info("%s", note)
+            notes.append(note)
 
     warning = certinfo.expiry_warning(certificate, now=now)
     if warning:
+        log.warning("%s", warning)
         notes.append(warning)
     return notes
 
