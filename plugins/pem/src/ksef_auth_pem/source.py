@@ -66,13 +66,17 @@ class PemSource:
         converter=_path,
         metadata={
             "help": "Certificate file, PEM or DER (a PEM file may hold the chain too, and the"
-            " key when key is not set)."
+            " key when key is not set).",
+            "path": True,
         },
     )
     key: Path | None = attrs.field(
         default=None,
         converter=_path,
-        metadata={"help": "Private key file, PEM or DER, PKCS#8 or traditional, maybe encrypted."},
+        metadata={
+            "help": "Private key file, PEM or DER, PKCS#8 or traditional, maybe encrypted.",
+            "path": True,
+        },
     )
     password: SecretRef | None = attrs.field(
         default=None,
@@ -85,7 +89,10 @@ class PemSource:
     chain: tuple[Path, ...] = attrs.field(
         factory=tuple,
         converter=_paths,
-        metadata={"help": "Files with intermediate CA certificates, sent after the certificate."},
+        metadata={
+            "help": "Files with intermediate CA certificates, sent after the certificate.",
+            "path": True,
+        },
     )
     certificate_pem: SecretRef | None = attrs.field(
         default=None,

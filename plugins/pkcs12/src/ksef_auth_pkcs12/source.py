@@ -52,7 +52,10 @@ class Pkcs12Source:
 
     path: Path = attrs.field(
         converter=_path,
-        metadata={"help": "The PKCS#12 file (.p12/.pfx): modern AES or legacy 3DES/RC2."},
+        metadata={
+            "help": "The PKCS#12 file (.p12/.pfx): modern AES or legacy 3DES/RC2.",
+            "path": True,
+        },
     )
     password: SecretRef = attrs.field(
         default=None,

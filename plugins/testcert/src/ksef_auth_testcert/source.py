@@ -84,7 +84,8 @@ class TestCertificateSource:
         converter=_optional_path,
         metadata={
             "help": "Keep the certificate and key (0600) here and reuse them across runs;"
-            " unset: a new certificate per process."
+            " unset: a new certificate per process.",
+            "path": True,
         },
     )
     _credential: CertificateCredential | None = attrs.field(default=None, init=False, repr=False)
