@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ksef_auth import ConfigError, PluginManager
-from ksef_auth.config import load
 from p12_support import PASSWORD, modern, write
 
 import ksef_auth_pkcs12
+from ksef_auth import ConfigError, PluginManager
+from ksef_auth.config import load
 from ksef_auth_pkcs12 import Pkcs12Source
 
 xades = pytest.importorskip("ksef_auth_xades")
