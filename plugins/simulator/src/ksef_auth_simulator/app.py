@@ -81,7 +81,7 @@ def _rate_key(sim: Simulator, request: Request) -> str:
 
 
 def endpoint(
-    sim: Simulator, handler: Handler, group: str | None, public: bool
+    sim: Simulator, name: str, handler: Handler, group: str | None, public: bool
 ) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         ip = client_ip(request)
@@ -89,9 +89,11 @@ def endpoint(
             if sim.config.rate_limits and group:
                 key: Any = ip if public else (_rate_key(sim, request), ip)
                 sim.limiter.hit(group, key, sim.now())
-            return await handler(request, ip)
+            response = await handler(request, ip)
         except SimulatorError as exc:
-            return error_response(sim, exc, request)
+            response = error_response(sim, exc, request)
+        sim.stats.request(name, response.status_code)
+        return response
 
     return run
 
@@ -208,7 +210,11 @@ def build_app(sim: Simulator) -> ASGIApp:
         ("POST", "/hmac/session", hmac_session, "auth", True),
     ]
     routes = [
-        Route("/v2" + path, endpoint(sim, handler, group, public), methods=[method])
+        Route(
+            "/v2" + path,
+            endpoint(sim, f"{method} {path}", handler, group, public),
+            methods=[method],
+        )
         for method, path, handler, group, public in table
     ]
     from ksef_auth_simulator.admin import admin_routes
@@ -236,7 +242,7 @@ def _injected(status: int, retry_after: int | None) -> SimulatorError:
 
 
 class FaultLayer:
-    """Outermost ASGI layer: fault rules for ``/v2`` requests, per-endpoint counters."""
+    """Outermost ASGI layer: applies fault rules to ``/v2`` requests (a no-op without rules)."""
 
     def __init__(self, app: Starlette, sim: Simulator) -> None:
         self.app = app
@@ -251,44 +257,36 @@ class FaultLayer:
         return scope["path"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v2/"):
+        if not self.sim.faults or scope["type"] != "http" or not scope["path"].startswith("/v2/"):
             await self.app(scope, receive, send)
             return
         method = scope["method"]
         template = self._template(scope)
-        name = f"{method} {template[3:] if template.startswith('/v2/') else template}"
-        seen = {"status": 0}
-
-        async def counting_send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                seen["status"] = message["status"]
-            await send(message)
-
-        action = self.sim.faults.decide(method, scope["path"][3:], name.split(" ", 1)[1])
-        try:
-            if action is not None:
-                self.sim.stats.event("faults")
-                if action.delay:
-                    await asyncio.sleep(action.delay)
-                if action.drop:
-                    self.sim.stats.event("dropped_connections")
-                    await _drop(send)
-                    return
-                if action.status is not None:
-                    request = Request(scope, receive)
-                    error = _injected(action.status, action.retry_after)
-                    await error_response(self.sim, error, request)(scope, receive, counting_send)
-                    return
-                scope = dict(scope)
-                scope["ksef_fault"] = action
-            await self.app(scope, receive, counting_send)
-        finally:
-            self.sim.stats.request(name, seen["status"])
+        relative = template[3:] if template.startswith("/v2/") else template
+        action = self.sim.faults.decide(method, scope["path"][3:], relative)
+        if action is not None:
+            self.sim.stats.event("faults")
+            if action.delay:
+                await asyncio.sleep(action.delay)
+            if action.drop:
+                self.sim.stats.event("dropped_connections")
+                self.sim.stats.request(f"{method} {relative}", 0)
+                await _drop(send)
+                return
+            if action.status is not None:
+                error = _injected(action.status, action.retry_after)
+                response = error_response(self.sim, error, Request(scope, receive))
+                self.sim.stats.request(f"{method} {relative}", response.status_code)
+                await response(scope, receive, send)
+                return
+            scope = dict(scope)
+            scope["ksef_fault"] = action
+        await self.app(scope, receive, send)
 
 
 async def _drop(send: Send) -> None:
     """Close the TCP connection without any response (uvicorn), or raise in-process."""
-    cycle = getattr(send, "__self__", None)
+    cycle: Any = getattr(send, "__self__", None)
     transport = getattr(cycle, "transport", None)
     if transport is None:
         try:

@@ -108,6 +108,9 @@ class FaultSet:
         with self._lock:
             self._rules.clear()
 
+    def __bool__(self) -> bool:
+        return bool(self._rules)
+
     def rules(self) -> list[FaultRule]:
         with self._lock:
             return list(self._rules)

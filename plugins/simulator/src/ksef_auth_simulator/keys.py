@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -64,15 +65,15 @@ class PublicKeyEntry:
     certificate_der: bytes
     retired: bool = False
 
-    @property
+    @functools.cached_property
     def certificate(self) -> x509.Certificate:
         return x509.load_der_x509_certificate(self.certificate_der)
 
-    @property
+    @functools.cached_property
     def certificate_id(self) -> str:
         return base64.b64encode(hashlib.sha256(self.certificate_der).digest()).decode("ascii")
 
-    @property
+    @functools.cached_property
     def public_key_id(self) -> str:
         spki = self.private_key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

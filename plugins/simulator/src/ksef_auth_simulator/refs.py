@@ -16,13 +16,23 @@ _REF = re.compile(r"^\d{8}-[A-Z]{2}-[A-F0-9]{10}-[A-F0-9]{10}-[A-F0-9]{2}$")
 TICKS_PER_SECOND = 10_000_000  # .NET ticks: 100 ns, hence 7 fractional digits
 
 
-def crc8(data: bytes) -> int:
-    """CRC-8 with polynomial 0x07, initial value 0, no reflection and no final xor."""
+def _crc8_bitwise(data: bytes) -> int:
     crc = 0
     for byte in data:
         crc ^= byte
         for _ in range(8):
             crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+_CRC8_TABLE = bytes(_crc8_bitwise(bytes([i])) for i in range(256))
+
+
+def crc8(data: bytes) -> int:
+    """CRC-8 with polynomial 0x07, initial value 0, no reflection and no final xor."""
+    crc = 0
+    for byte in data:
+        crc = _CRC8_TABLE[crc ^ byte]
     return crc
 
 

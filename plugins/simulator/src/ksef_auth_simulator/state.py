@@ -114,7 +114,7 @@ def ip_allowed(ip: str, policy: dict[str, list[str]] | None) -> bool:
     if not policy or not any(policy.get(k) for k in ("ip4Addresses", "ip4Ranges", "ip4Masks")):
         return True
     try:
-        addr = ipaddress.ip_address(ip)
+        addr = ipaddress.IPv4Address(ip)
     except ValueError:
         return False
     if ip in (policy.get("ip4Addresses") or []):
@@ -122,7 +122,7 @@ def ip_allowed(ip: str, policy: dict[str, list[str]] | None) -> bool:
     for item in policy.get("ip4Ranges") or []:
         low, _, high = item.partition("-")
         try:
-            if ipaddress.ip_address(low) <= addr <= ipaddress.ip_address(high):
+            if ipaddress.IPv4Address(low) <= addr <= ipaddress.IPv4Address(high):
                 return True
         except (ValueError, TypeError):
             continue
