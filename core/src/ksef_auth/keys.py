@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from ksef_auth.errors import CertificateError
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import (
         CertificatePublicKeyTypes,
@@ -45,7 +47,10 @@ class LocalKey:
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
         if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-            raise TypeError(f"only RSA and EC keys can sign for KSeF, not {type(key).__name__}")
+            raise CertificateError(
+                f"only RSA and EC keys can sign for KSeF, not {type(key).__name__};"
+                " use an RSA (2048 bits or more) or EC P-256/P-384/P-521 key"
+            )
         self._key = key
 
     def public_key(self) -> CertificatePublicKeyTypes:

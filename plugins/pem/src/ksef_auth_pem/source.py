@@ -147,7 +147,7 @@ class PemSource:
             chain.extend(load_certificates(read_file(path, "chain file"), f"chain file {path}"))
         try:
             handle = LocalKey(key)
-        except TypeError:
+        except CertificateError:
             raise CertificateError(
                 f"the private key for {where} is {type(key).__name__.lstrip('_')}: KSeF accepts"
                 " only RSA (2048 bits or more) and ECDSA (P-256, P-384, P-521) keys"

@@ -99,7 +99,7 @@ class Pkcs12Source:
             )
         try:
             handle = LocalKey(key)
-        except TypeError:
+        except CertificateError:
             raise CertificateError(
                 f"the private key in {self.path} is {type(key).__name__.lstrip('_')}: KSeF"
                 " accepts only RSA (2048 bits or more) and ECDSA (P-256, P-384, P-521) keys"
