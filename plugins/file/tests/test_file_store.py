@@ -212,6 +212,31 @@ def test_registered_through_the_entry_point() -> None:
     options = {o.name: o for o in registration.options}
     assert list(options) == ["path", "key"]
     assert options["key"].secret and not options["path"].secret
+    assert options["path"].path
+
+
+def test_a_strategy_file_places_a_relative_path_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ksef_auth.config import load
+    from ksef_auth.errors import PluginNotFound
+
+    monkeypatch.setenv("K_TEST_TOKEN", "some-ksef-token")
+    (tmp_path / "ksef-auth.toml").write_text(
+        "[strategy.shop]\n"
+        'environment = "http://127.0.0.1:1/v2"\n'
+        'context = "5261040828"\n'
+        'credential = { use = "env", var = "K_TEST_TOKEN" }\n'
+        'signer = "ksef-token"\n'
+        'store = { use = "file", path = "state/sessions" }\n'
+    )
+    try:
+        store = load(tmp_path / "ksef-auth.toml").strategy().store
+    except PluginNotFound as exc:
+        pytest.skip(f"needs the env and token plugins: {exc}")
+    assert isinstance(store, FileStore)
+    assert store.path == tmp_path / "state" / "sessions"
+    assert not (tmp_path / "state").exists()  # loading and checking create nothing
 
 
 # --- across processes --------------------------------------------------------------------------

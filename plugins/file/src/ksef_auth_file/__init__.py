@@ -77,8 +77,9 @@ class FileStore:
         default=None,
         converter=_to_path,
         metadata={
-            "help": "Directory of the session files (created 0700). Default: the user state"
-            " directory, e.g. ~/.local/state/ksef-auth/sessions."
+            "path": True,
+            "help": "Directory of the session files (created 0700); relative to the strategy"
+            " file. Default: the user state directory, e.g. ~/.local/state/ksef-auth/sessions.",
         },
     )
     key: SecretRef | None = attrs.field(

@@ -210,8 +210,12 @@ class RedisStore:
         """The key parses, and Redis answers PING (within a short timeout)."""
         try:
             self._key_list()
-            with self._errors("reach"):
-                self._redis(socket_timeout=min(self.socket_timeout, 2.0)).ping()
+            client = self._redis(socket_timeout=min(self.socket_timeout, 2.0))
+            try:
+                with self._errors("reach"):
+                    client.ping()
+            finally:
+                client.close()
         except StoreError as exc:
             raise ConfigError(str(exc)) from None
 
