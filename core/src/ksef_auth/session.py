@@ -244,17 +244,28 @@ class SessionManager:
                     cause=cause,
                 )
             del self._rejected[fingerprint]
-        event_base = {"credential_fingerprint": fingerprint}
-        self._emit("login_started", None, "", **event_base)
+        self._emit("login_started", None, credential_fingerprint=fingerprint)
         try:
             tokens = self.flow.login(credential, self.strategy.context)
         except AuthenticationFailed as exc:
             if exc.code in REJECTION_STATUSES:
                 self._rejected[fingerprint] = (time.time() + self.policy.rejection_backoff, exc)
-            self._emit("authentication_failed", None, str(exc), error=exc, **event_base)
+            self._emit(
+                "authentication_failed",
+                None,
+                str(exc),
+                error=exc,
+                credential_fingerprint=fingerprint,
+            )
             raise
         except KsefAuthError as exc:
-            self._emit("authentication_failed", None, str(exc), error=exc, **event_base)
+            self._emit(
+                "authentication_failed",
+                None,
+                str(exc),
+                error=exc,
+                credential_fingerprint=fingerprint,
+            )
             raise
         self._bad_access = None
         self._emit("session_opened", tokens)

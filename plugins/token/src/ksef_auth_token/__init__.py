@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from ksef_auth import Register, hookimpl
-
 from ksef_auth_token.hmac_signer import HmacSigner
 from ksef_auth_token.ksef_token import KsefTokenSigner
 

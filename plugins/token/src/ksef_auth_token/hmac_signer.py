@@ -22,6 +22,7 @@ import json
 from typing import ClassVar
 
 import attrs
+
 from ksef_auth import (
     ContextIdentifier,
     Credential,

@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, ClassVar
 
 import attrs
+
 from ksef_auth import (
     ContextIdentifier,
     Credential,
