@@ -105,3 +105,54 @@ def test_tokens_of_another_context_invisible(client: httpx.Client, sim: Simulato
     other_ref = sim.issue_ksef_token(OTHER_NIP).split("|")[0]
     access = _owner(client, sim)
     assert ksef_error_code(client.get(f"/tokens/{other_ref}", headers=bearer(access))) == 21405
+
+
+def _xades_access(client: httpx.Client, signer, doc: bytes) -> str:
+    from sim_client import redeem, xades_login
+    from sim_signing import hand_sign
+
+    init = xades_login(client, hand_sign(doc, signer))
+    assert init.status_code == 202, init.text
+    assert wait_status(client, init.json())["status"]["code"] == 200
+    return redeem(client, init.json()).json()["accessToken"]["token"]
+
+
+def test_26002_context_type_not_allowed(client: httpx.Client, seal) -> None:
+    from sim_signing import auth_request_xml
+
+    challenge = client.post("/auth/challenge").json()["challenge"]
+    doc = auth_request_xml(challenge, f"{NIP}-ATU12345678", context_tag="NipVatUe")
+    access = _xades_access(client, seal, doc)
+    response = client.post(
+        "/tokens",
+        json={"permissions": ["InvoiceRead"], "description": "abcdef"},
+        headers=bearer(access),
+    )
+    assert ksef_error_code(response) == 26002
+
+
+def test_internal_id_context_token(client: httpx.Client, seal) -> None:
+    from sim_signing import auth_request_xml
+
+    challenge = client.post("/auth/challenge").json()["challenge"]
+    internal = f"{NIP}-12345"
+    access = _xades_access(
+        client, seal, auth_request_xml(challenge, internal, context_tag="InternalId")
+    )
+    created = client.post(
+        "/tokens",
+        json={"permissions": ["InvoiceRead"], "description": "abcdef"},
+        headers=bearer(access),
+    ).json()
+    assert f"|internalId-{internal}|" in created["token"]
+    tokens = token_login(client, created["token"], internal, context_type="InternalId")
+    assert tokens["accessToken"]["token"]
+
+
+def test_xades_ip_policy_enforced(client: httpx.Client, seal) -> None:
+    from sim_signing import auth_request_xml
+
+    challenge = client.post("/auth/challenge").json()["challenge"]
+    access = _xades_access(client, seal, auth_request_xml(challenge, allowed_ips=["10.9.9.9"]))
+    response = client.get("/auth/sessions", headers=bearer(access))
+    assert response.status_code == 403 and response.json()["reasonCode"] == "ip-not-allowed"

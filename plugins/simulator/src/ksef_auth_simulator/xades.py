@@ -44,8 +44,18 @@ class XadesRequest:
 
 @functools.cache
 def _schema() -> etree.XMLSchema:
+    """The 2.1 XSD, with ``^``/``$`` around the NipVatUe and PeppolId patterns read as anchors.
+
+    XSD regexes have no anchors: libxml2 takes a trailing ``$`` literally, so as published no
+    NipVatUe or PeppolId value could ever be valid. The real service (.NET) evidently accepts
+    them; the simulator strips the two characters (UNVERIFIED: .NET's exact behaviour).
+    """
     path = resources.files("ksef_auth_simulator") / "spec" / "schemat_auth_v2-1.xsd"
-    return etree.XMLSchema(etree.fromstring(path.read_bytes()))
+    doc = etree.fromstring(path.read_bytes())
+    for pattern in doc.iter("{http://www.w3.org/2001/XMLSchema}pattern"):
+        value = pattern.get("value", "")
+        pattern.set("value", value.removeprefix("^").removesuffix("$"))
+    return etree.XMLSchema(doc)
 
 
 def _parser() -> etree.XMLParser:
