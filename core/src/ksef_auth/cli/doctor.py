@@ -214,7 +214,9 @@ class Doctor:
         host, port, https = self._host_port()
         if not https:
             return "ok", "not https (a loopback simulator): no TLS to check"
-        context = ssl.create_default_context()
+        import httpx
+
+        context = httpx.create_ssl_context()  # the trust store the login will use
         try:
             with (
                 socket.create_connection((host, port), timeout=NETWORK_TIMEOUT) as raw,
