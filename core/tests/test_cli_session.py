@@ -125,3 +125,58 @@ def test_missing_variable_is_reported_with_its_name(tmp_path: Path) -> None:
     assert doctor.code == 1
     credential = next(c for c in doctor.json()["checks"] if c["name"] == "credential")
     assert credential["status"] == "fail" and "ACME_KSEF_TOKEN" in credential["message"]
+
+
+def _seal_files(directory: Path, nip: str, days: int) -> tuple[Path, Path]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test sp. z o.o."),
+            x509.NameAttribute(x509.ObjectIdentifier("2.5.4.97"), f"VATPL-{nip}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Test seal"),
+        ]
+    )
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "seal.cert.pem", directory / "seal.key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_doctor_warns_before_a_certificate_expires(tmp_path: Path, ksef_simulator: Any) -> None:
+    pytest.importorskip("ksef_auth_pem")
+    cert, key = _seal_files(tmp_path, NIP, days=10)
+    made = run_cli(tmp_path, "profile", "create", "pem", "--env", ksef_simulator.base_url,
+                   "--nip", NIP, "--pem", str(cert), str(key))  # fmt: skip
+    assert made.code == 0, made.err
+    report = run_cli(tmp_path, "doctor", "--json")
+    assert report.code == 0, report.out  # a warning is not a failure
+    checks = {c["name"]: c for c in report.json()["checks"]}
+    assert checks["certificate"]["status"] == "warn"
+    assert "expires in 9 days" in checks["certificate"]["message"]
+    assert f"NIP {NIP} matches" in checks["certificate"]["message"]
+    assert checks["login"]["status"] == "ok"
