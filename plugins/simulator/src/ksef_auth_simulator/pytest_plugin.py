@@ -12,23 +12,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ksef_auth_simulator.config import SimulatorConfig
-from ksef_auth_simulator.server import RunningSimulator, serve
-from ksef_auth_simulator.simulator import Simulator
+if TYPE_CHECKING:  # the simulator itself loads only when a fixture is used
+    from ksef_auth_simulator.config import SimulatorConfig
+    from ksef_auth_simulator.server import RunningSimulator
+    from ksef_auth_simulator.simulator import Simulator
 
 FAST_SETTINGS: dict[str, Any] = {"rate_limits": False, "auth_delay": 0.05}
 
 
 def fast_config(**overrides: Any) -> SimulatorConfig:
+    from ksef_auth_simulator.config import SimulatorConfig
+
     return SimulatorConfig(**{**FAST_SETTINGS, **overrides})
 
 
 @pytest.fixture
 def make_ksef_simulator() -> Iterator[Callable[..., RunningSimulator]]:
+    from ksef_auth_simulator.server import serve
+    from ksef_auth_simulator.simulator import Simulator
+
     started: list[RunningSimulator] = []
 
     def make(**overrides: Any) -> RunningSimulator:
@@ -48,4 +54,6 @@ def ksef_simulator(make_ksef_simulator: Callable[..., RunningSimulator]) -> Runn
 
 @pytest.fixture
 def ksef_simulator_app() -> Simulator:
+    from ksef_auth_simulator.simulator import Simulator
+
     return Simulator(fast_config())
