@@ -124,7 +124,9 @@ def token_key(client: httpx.Client) -> tuple[object, str]:
     raise SystemExit("the simulator lists no KsefTokenEncryption key")
 
 
-def interleaved(ours: Callable[[], object], floor: Callable[[], object], n: int, block: int):
+def interleaved(
+    ours: Callable[[], object], floor: Callable[[], object], n: int, block: int
+) -> tuple[float, float]:
     ours_t: list[float] = []
     floor_t: list[float] = []
     done = 0

@@ -32,8 +32,10 @@ from .test_flow_support import (
     simulator_fixtures,
 )
 
-#: short-lived tokens: 2 s access tokens give windows of 1.0 s (advisory) and 0.5 s (mandatory)
-SHORT = {"access_token_ttl": 2.0}
+#: Short-lived tokens: 1 s access tokens open the advisory window 0.5 s and the mandatory one
+#: 0.25 s before expiry. (A TTL that is not a whole number of seconds makes the simulator issue
+#: exact lifetimes; for whole seconds it truncates iat to the second, as KSeF does.)
+SHORT = {"access_token_ttl": 1.0001}
 
 _shared_sim, _sim = simulator_fixtures()
 
@@ -126,8 +128,9 @@ def test_a_rotated_credential_starts_a_new_session(sim: RunningSimulator) -> Non
 
 
 def test_advisory_refresh_one_caller_refreshes_others_keep_the_token(
-    short_sim: RunningSimulator,
+    make_ksef_simulator: Callable[..., RunningSimulator],
 ) -> None:
+    short_sim = make_ksef_simulator(access_token_ttl=2.0001)  # windows: 1.0 s and 0.5 s
     strategy = make_strategy(short_sim)
     first = strategy.token()
     tokens = strategy.session.current()
@@ -223,7 +226,7 @@ def test_hmac_sessions_log_in_again_instead_of_refreshing(
     running = make_ksef_simulator(hmac_session_ttl=1.0)
     strategy = make_strategy(running, signer=HmacSigner())
     first = strategy.token()
-    time.sleep(0.8)  # past the mandatory window (0.25 s before the end)
+    time.sleep(0.8)  # inside the mandatory window (0.25 s before the end)
     assert strategy.token() != first
     assert context_counts(running, strategy.context.value)["hmac_sessions"] == 2
 

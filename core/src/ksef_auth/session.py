@@ -114,7 +114,8 @@ class SessionManager:
         while True:
             near = self._near
             if time.time() < near[2]:
-                self._spawn(advisory=True)  # refresh in the background, answer now
+                if not self._lock.locked():  # nobody is renewing yet: do it in the background
+                    self._spawn(advisory=True)
                 return near[1]
             task, advisory = self._spawn(advisory=False)
             token = await asyncio.shield(task)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import ClassVar
 
 import attrs
 
@@ -49,8 +48,9 @@ def authorisation(secret: str, challenge: str, timestamp: str) -> str:
 class HmacSigner:
     """Challenge-HMAC login for gateways that offer it (not part of the official KSeF 2.0 API)."""
 
-    method: ClassVar[str] = "hmac"
-    uses_public_keys: ClassVar[bool] = False
+    # plain class attributes (not attrs fields, so not options)
+    method = "hmac"
+    uses_public_keys = False
 
     challenge_path: str = attrs.field(
         default="/hmac/challenge",

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
@@ -104,10 +104,11 @@ def encrypt_token(token: str, timestamp_ms: int, key: PublicKeyCertificate) -> s
 class KsefTokenSigner:
     """Log in with a KSeF token: RSA-OAEP encrypted under KSeF's public key (the official way)."""
 
-    method: ClassVar[str] = "ksef-token"
-    challenge_path: ClassVar[str] = "/auth/challenge"
-    submit_path: ClassVar[str] = "/auth/ksef-token"
-    uses_public_keys: ClassVar[bool] = True
+    # plain class attributes (not attrs fields, so not options)
+    method = "ksef-token"
+    challenge_path = "/auth/challenge"
+    submit_path = "/auth/ksef-token"
+    uses_public_keys = True
 
     authorization_policy_ips: tuple[str, ...] = attrs.field(
         default=(),
