@@ -20,12 +20,14 @@ Exit status: 0 when nothing is red (warnings allowed), 1 otherwise; ``--json`` f
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -286,7 +288,8 @@ class Doctor:
         status: Status = "ok"
         if left < timedelta(days=EXPIRY_WARNING_DAYS):
             status = "warn"
-            notes.append(f"expires in {left.days} days: renew it soon")
+            if not any("expires" in note for note in notes):  # the signer may have said it
+                notes.append(f"expires in {left.days} days: renew it soon")
         elif notes:
             status = "warn"
         message = f"valid until {certificate.not_valid_after_utc:%Y-%m-%d} ({left.days} days)" + (
@@ -385,6 +388,17 @@ def _fix_for(error: KsefAuthError) -> str | None:
     return None
 
 
+@contextmanager
+def _quiet_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
 @click.command()
 @profile_option
 @config_option
@@ -396,7 +410,8 @@ def doctor(profile_name: str | None, config_path: Path | None, as_json: bool) ->
     """
     profiles = profile_store(config_path)
     name = profiles.resolve(profile_name)
-    checks = Doctor(profiles, name).run()
+    with _quiet_logging():  # what plugins log as warnings is in the report already
+        checks = Doctor(profiles, name).run()
     ok = not any(c.status == "fail" for c in checks)
     if as_json:
         emit_json({"profile": name, "ok": ok, "checks": [c.to_json() for c in checks]})
