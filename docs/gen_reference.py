@@ -142,12 +142,12 @@ def cli_markdown() -> str:
                     lines += ["```console", *(f"$ {ln.strip()}" for ln in example_lines), "```", ""]
         pieces = " ".join(command.collect_usage_pieces(command_ctx))
         lines += ["```text", f"{path} {pieces}".rstrip(), "```", ""]
-        records = [
-            p.get_help_record(command_ctx)
-            for p in command.get_params(command_ctx)
-            if isinstance(p, click.Option) and p.name != "help"
-        ]
-        records = [r for r in records if r is not None]
+        records: list[tuple[str, str]] = []
+        for param in command.get_params(command_ctx):
+            if isinstance(param, click.Option) and param.name != "help":
+                record = param.get_help_record(command_ctx)
+                if record is not None:
+                    records.append(record)
         if records:
             lines += ["| option | meaning |", "|---|---|"]
             for opts, text in records:

@@ -111,6 +111,7 @@ def login(force: bool, profile_name: str | None, config_path: Path | None, as_js
     """Log in with the profile (or reuse its valid session) and keep the session in its store."""
     strategy = _strategy(config_path, profile_name)
     started = datetime.now(UTC)
+    tokens: SessionTokens | None
     if force:
         tokens = strategy.session.login()
     else:
