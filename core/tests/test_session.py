@@ -191,6 +191,34 @@ def test_failed_mandatory_refresh_raises(short_sim: RunningSimulator) -> None:
     assert info.value.http_status == 500
 
 
+def test_callers_waiting_on_a_failing_refresh_share_its_failure(
+    short_sim: RunningSimulator,
+) -> None:
+    strategy = make_strategy(short_sim)
+    strategy.token()
+    tokens = strategy.session.current()
+    assert tokens is not None
+    rule = FaultRule(endpoint="POST /auth/token/refresh", status=500, delay=0.2, times=1)
+    short_sim.sim.add_fault(rule)
+    sleep_until(windows_of(tokens, strategy.refresh)[1] + 0.02)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            strategy.token()
+        except KsefError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 8
+    assert rule.calls == 1  # one attempt for all eight callers
+    assert strategy.token()  # a later caller tries again
+
+
 def test_relogin_after_the_refresh_token_expires(
     make_ksef_simulator: Callable[..., RunningSimulator],
 ) -> None:

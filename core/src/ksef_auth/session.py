@@ -22,7 +22,9 @@ The credential is loaded on the slow path only (to learn its fingerprint), so a 
 starts a new session while the old one lives out its time. If loading fails while a session is
 known, the known key is kept and a refresh can still succeed.
 
-**Single flight.** Threads: a per-manager ``threading.Lock`` and a second look after taking it.
+**Single flight.** Threads: a per-manager ``threading.Lock`` and a second look after taking it;
+callers that waited on the lock while a renewal failed get that failure instead of each trying
+again (no stampede on KSeF while it answers 429 or 5xx).
 Processes: ``store.lock(key, timeout)`` around the work, and the store is read again once the
 lock is held (another process may have done the work). asyncio: :meth:`atoken` answers from the
 same near cache; on the slow path the tasks of one event loop share one future per manager,
@@ -94,6 +96,7 @@ class SessionManager:
         self._near: _Near = _EMPTY
         self._lock = threading.Lock()
         self._bad_access: str | None = None
+        self._failure: tuple[float, Exception] | None = None
         self._rejected: dict[str, tuple[float, AuthenticationFailed]] = {}
         self._tasks: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[str], bool]] = {}
 
@@ -135,9 +138,17 @@ class SessionManager:
                 current = self._near
                 return current[1] if time.time() < current[2] else self._slow_token()
             return near[1]
+        arrived = time.monotonic()
         with self._lock:
             if time.time() >= self._near[2]:
-                self._renew(advisory=False)
+                failure = self._failure
+                if failure is not None and failure[0] >= arrived:
+                    raise failure[1]  # it failed while we waited: share the outcome
+                try:
+                    self._renew(advisory=False)
+                except Exception as exc:
+                    self._failure = (time.monotonic(), exc)
+                    raise
             return self._near[1]
 
     def _advisory_renew(self) -> None:
