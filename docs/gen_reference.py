@@ -26,10 +26,15 @@ def _cell(value: Any) -> str:
     return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _code(value: Any) -> str:
+    """Inline code in a table cell: backticks protect pipes, and HTML-escaping is not needed."""
+    return f"`{str(value).replace('`', '')}`"
+
+
 def _default(value: Any) -> str:
     if value is None or value == ():
         return ""
-    return f"`{value!r}`" if not isinstance(value, str) else f'`"{value}"`'
+    return _code(f'"{value}"' if isinstance(value, str) else repr(value))
 
 
 def options_markdown() -> str:
@@ -69,8 +74,8 @@ def options_markdown() -> str:
             ]
             for o in registration.options:
                 lines.append(
-                    f"| `{o.name}` | `{_cell(o.type) or 'any'}` | {'yes' if o.required else ''}"
-                    f" | {_cell(_default(o.default))} | {'yes' if o.secret else ''}"
+                    f"| `{o.name}` | {_code(o.type or 'any')} | {'yes' if o.required else ''}"
+                    f" | {_default(o.default)} | {'yes' if o.secret else ''}"
                     f" | {_cell(o.help)} |"
                 )
             lines.append("")
@@ -134,8 +139,10 @@ def cli_markdown() -> str:
             rest = help_text.split("\n\n")[1:]
             if rest:
                 body = "\n\n".join(rest)
-                example_lines = [ln for ln in body.splitlines() if ln.startswith("ksef-auth")]
-                prose = [ln for ln in body.splitlines() if not ln.startswith("ksef-auth")]
+                example_lines = [
+                    ln for ln in body.splitlines() if ln.strip().startswith("ksef-auth")
+                ]
+                prose = [ln for ln in body.splitlines() if not ln.strip().startswith("ksef-auth")]
                 if "".join(prose).strip():
                     lines += [_cell(" ".join(p.strip() for p in prose).strip()), ""]
                 if example_lines:
@@ -151,7 +158,7 @@ def cli_markdown() -> str:
         if records:
             lines += ["| option | meaning |", "|---|---|"]
             for opts, text in records:
-                lines.append(f"| `{_cell(opts)}` | {_cell(text)} |")
+                lines.append(f"| {_code(opts)} | {_cell(text)} |")
             lines.append("")
     return "\n".join(lines)
 
