@@ -28,6 +28,7 @@ def test_profile_lifecycle(tmp_path: Path) -> None:
 
     path = tmp_path / "profiles.toml"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f'directory = "{tmp_path / "test-certificates"}"' in path.read_text()
     assert ksef_auth.config.load(path, check=False).names() == ["lab", "shop"]
 
     listed = run_cli(tmp_path, "profile", "list", "--json").json()

@@ -142,10 +142,18 @@ class Profile:
         return cls(environment, nip, credential, "xades", **kwargs)
 
     @classmethod
-    def test_certificate(cls, environment: str, nip: str, **kwargs: Any) -> Profile:
-        """A self-signed test seal for the NIP, kept in the config directory across runs."""
-        directory = str(default_path().parent / "test-certificates")
-        credential = {"use": "test-certificate", "directory": directory}
+    def test_certificate(
+        cls,
+        environment: str,
+        nip: str,
+        *,
+        directory: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> Profile:
+        """A self-signed test seal for the NIP, kept in ``directory`` (default: beside the
+        profiles file, in ``test-certificates/``) so it stays the same across runs."""
+        where = directory if directory is not None else default_path().parent / "test-certificates"
+        credential = {"use": "test-certificate", "directory": _absolute(where)}
         return cls(environment, nip, credential, "xades", **kwargs)
 
     @classmethod

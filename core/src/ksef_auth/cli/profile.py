@@ -198,7 +198,8 @@ def create(
                 f" {environment}; use --pem or --p12 with a qualified certificate",
                 param_hint="--test-cert",
             )
-        made = Profile.test_certificate(environment, nip, **options)
+        directory = profile_store(config_path).path.parent / "test-certificates"
+        made = Profile.test_certificate(environment, nip, directory=directory, **options)
     else:
         assert source is not None
         made = Profile.source(environment, nip, source, **options)
