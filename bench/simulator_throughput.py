@@ -5,8 +5,8 @@ HTTP on loopback, rate limits off. Not a test; run it and read the figure.
                                          [--processes 2] [--threads 8]
 
 The simulator runs in its own process (``python -m ksef_auth_simulator``); the clients run in
-``--processes`` other processes of ``--threads`` threads each (one httpx.Client per thread; one
-client process alone is GIL-bound below what the simulator serves). A login = challenge,
+``--processes`` other processes of ``--threads`` threads each (one httpx.Client per thread; a
+second process keeps the GIL-bound client side from being the bottleneck). A login = challenge,
 ksef-token or xades-signature, one status poll, redeem. Every other login is XAdES (enveloped,
 exclusive C14N, ECDSA P-256 or RSA-2048 alternately, with XAdES SignedProperties), signed here by
 code independent of the simulator.
