@@ -24,7 +24,7 @@ TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.23"]
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "core", "plugin", "integration"]
+nox.options.sessions = ["lint", "core", "plugin", "integration", "docs"]
 
 
 def _local_path(requirement: str) -> Path | None:
@@ -112,7 +112,7 @@ def integration(session: nox.Session) -> None:
             "optional-dependencies", {}
         )
         args += ["-e", f"{path}[test]" if "test" in extras else str(path)]
-    session.install(*TEST_TOOLS, *args)
+    session.install(*TEST_TOOLS, "pip", *args)  # pip: tests build and install plugins
     session.run("pytest", "tests", *session.posargs)
 
 

@@ -101,7 +101,7 @@ config = ksef_auth.load({
 })
 strategy = config.strategy("acme")
 result = {"listing": rows["acme-vault"], "store": type(strategy.store).__name__}
-if sys.argv[4] == "ksef-token":
+if sys.argv[5] == "login":
     token = strategy.token()
     result["token_length"] = len(token)
     result["second_is_cached"] = strategy.token() == token
@@ -150,7 +150,9 @@ def run_script(target: Path, *args: str) -> dict[str, object]:
 def test_external_plugin_is_listed_and_composes(installed_plugin: Path, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("not-used")
-    result = run_script(installed_plugin, "test", "5261040828", str(token_file), "ksef-token")
+    result = run_script(
+        installed_plugin, "test", "5261040828", str(token_file), "ksef-token", "compose"
+    )
     listing = result["listing"]
     assert listing == {
         "name": "acme-vault",
@@ -168,15 +170,12 @@ def test_external_plugin_logs_in_against_the_simulator(
     sim = ksef_simulator.sim  # type: ignore[attr-defined]
     token_file = tmp_path / "token"
     token_file.write_text(sim.issue_ksef_token("5261040828"))
+    base_url: str = ksef_simulator.base_url  # type: ignore[attr-defined]
     result = run_script(
-        installed_plugin,
-        ksef_simulator.base_url,
-        "5261040828",
-        str(token_file),
-        "ksef-token",  # type: ignore[attr-defined]
+        installed_plugin, base_url, "5261040828", str(token_file), "ksef-token", "login"
     )
     assert result["store"] == "DictStore"
     assert result["token_length"] > 20
     assert result["second_is_cached"] is True
     counters = sim.counters()
-    assert counters, "the simulator saw no traffic"
+    assert counters["contexts"]["5261040828"]["logins_completed"] == 1

@@ -6,7 +6,7 @@ All frozen attrs classes, validated when built, with secrets redacted from every
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any, Literal
@@ -199,6 +199,10 @@ class SharedSecret:
         return "sec:" + self.secret.fingerprint()
 
 
+def _as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class CertificateCredential:
     """A certificate with the key that signs for it. The key is a :class:`ksef_auth.keys.KeyHandle`:
@@ -206,7 +210,7 @@ class CertificateCredential:
 
     certificate: x509.Certificate
     key: KeyHandle
-    chain: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=tuple)
+    chain: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_as_tuple)
     source: str = attrs.field(default="", kw_only=True)
 
     @property

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .test_cli_support import run_cli
+from cli_support import run_cli
 
 pytest.importorskip("ksef_auth_simulator")
 pytest.importorskip("ksef_auth_testcert")

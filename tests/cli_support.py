@@ -1,6 +1,6 @@
 """Helpers for the CLI tests: run ``python -m ksef_auth.cli`` in a subprocess, in a sandbox.
 
-(No tests here; the name keeps it among the CLI test files.)
+(No tests here.)
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-import ksef_auth
+from cli_support import run_cli
 
-from .test_cli_support import run_cli
+import ksef_auth
 
 NIP = "5261040828"
 
