@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from ksef_auth.files import write_private
+
 ORGANIZATION_IDENTIFIER = x509.ObjectIdentifier("2.5.4.97")
 
 
@@ -69,13 +71,13 @@ def write_pem(directory: Path, nip: str) -> tuple[Path, Path]:
     certificate, key = seal_certificate(nip, key_type="ec")
     cert_path, key_path = directory / "seal.cert.pem", directory / "seal.key.pem"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(
+    write_private(
+        key_path,
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
     return cert_path, key_path
 
@@ -84,14 +86,14 @@ def write_pkcs12(directory: Path, nip: str, password: str) -> Path:
     """``seal.p12`` (RSA key, encrypted with ``password``, 0600) in ``directory``."""
     certificate, key = seal_certificate(nip, key_type="rsa")
     path = directory / "seal.p12"
-    path.touch(mode=0o600)
-    path.write_bytes(
+    write_private(
+        path,
         pkcs12.serialize_key_and_certificates(
             b"demo-seal",
             key,
             certificate,
             None,
             serialization.BestAvailableEncryption(password.encode()),
-        )
+        ),
     )
     return path

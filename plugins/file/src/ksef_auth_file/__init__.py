@@ -38,6 +38,7 @@ from ksef_auth import (
     StoreError,
     hookimpl,
 )
+from ksef_auth.files import write_private
 from ksef_auth.sealing import UnsealError, generate_key, parse_keys, seal, unseal
 
 __all__ = ["KEY_ENV", "FileStore", "default_path"]
@@ -262,17 +263,9 @@ def _flock(fd: int, timeout: float, lock_path: Path) -> bool:
 
 
 def _write_private(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically, as a 0600 file (mkstemp creates it 0600)."""
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).replace(target)
+        write_private(target, data)
     except OSError as exc:
-        with suppress(OSError):
-            Path(temp).unlink()
         raise StoreError(f"cannot write session file {target}: {exc.strerror}") from None
 
 

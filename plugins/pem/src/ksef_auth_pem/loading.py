@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ksef_auth import CertificateError, CredentialError, NotAvailable
+from ksef_auth import CertificateError, CredentialError
+from ksef_auth.files import read_credential_file
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -21,24 +20,7 @@ if TYPE_CHECKING:
 PEM_MARKER = b"-----BEGIN"
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """The bytes of ``path``; ``what`` names it in messages ("certificate file", ...)."""
-    if not path.exists():
-        raise NotAvailable(f"{what} {path} does not exist")
-    if path.is_dir():
-        raise CredentialError(f"{what} {path} is a directory; give the path of a file inside it")
-    if not os.access(path, os.R_OK):
-        raise CredentialError(
-            f"{what} {path} is not readable by this user (uid {os.geteuid()}):"
-            " fix its owner or permissions"
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CredentialError(f"{what} {path} cannot be read: {exc.strerror}") from None
-    if not data.strip():
-        raise CredentialError(f"{what} {path} is empty")
-    return data
+read_file = read_credential_file  # the name the rest of this plugin uses
 
 
 def text_to_bytes(text: str, what: str) -> bytes:

@@ -18,6 +18,7 @@ from ksef_auth import (
     NotAvailable,
     SecretRef,
 )
+from ksef_auth.files import read_credential_file
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -115,21 +116,7 @@ class Pkcs12Source:
 
     def _read(self) -> bytes:
         path = self.path
-        if not path.exists():
-            raise NotAvailable(f"PKCS#12 file {path} does not exist")
-        if path.is_dir():
-            raise CredentialError(f"PKCS#12 file {path} is a directory; give the file's path")
-        if not os.access(path, os.R_OK):
-            raise CredentialError(
-                f"PKCS#12 file {path} is not readable by this user (uid {os.geteuid()}):"
-                " fix its owner or permissions"
-            )
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CredentialError(f"PKCS#12 file {path} cannot be read: {exc.strerror}") from None
-        if not data.strip():
-            raise CredentialError(f"PKCS#12 file {path} is empty")
+        data = read_credential_file(path, "PKCS#12 file")
         if data.lstrip().startswith(b"-----BEGIN"):
             raise CredentialError(
                 f"{path} is a PEM file, not PKCS#12: use the pem credential source for it"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -10,15 +9,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ksef_auth.files import write_private
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` readable by its owner only (0600), replacing the file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+__all__ = ["certificate_pem", "key_pem", "pkcs12_bytes", "write_private", "write_public"]
 
 
 def write_public(path: Path, data: bytes) -> None:
