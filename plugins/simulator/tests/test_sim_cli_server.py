@@ -36,8 +36,11 @@ def test_serve_context_manager_is_fast() -> None:
 
 def test_explicit_stop(make_ksef_simulator) -> None:
     running = make_ksef_simulator()
+    assert httpx.post(running.base_url + "/auth/challenge").status_code == 200
     running.stop()
     running.stop()  # idempotent
+    with pytest.raises(httpx.TransportError):
+        httpx.post(running.base_url + "/auth/challenge", timeout=1)
 
 
 def test_asgi_fixture(ksef_simulator_app: Simulator) -> None:
