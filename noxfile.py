@@ -112,7 +112,8 @@ def integration(session: nox.Session) -> None:
             "optional-dependencies", {}
         )
         args += ["-e", f"{path}[test]" if "test" in extras else str(path)]
-    session.install(*TEST_TOOLS, "pip", *args)  # pip: tests build and install plugins
+    # pip: tests build and install plugins; mkdocs-material: tests build the docs
+    session.install(*TEST_TOOLS, "pip", "mkdocs-material", *args)
     session.run("pytest", "tests", *session.posargs)
 
 

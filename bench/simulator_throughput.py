@@ -126,8 +126,9 @@ def sign(challenge: str, key: object, cert: x509.Certificate) -> bytes:
 
 
 class Bench:
-    def __init__(self, base_url: str, logins: int, seconds: float) -> None:
+    def __init__(self, base_url: str, logins: int, seconds: float, baseline: bool) -> None:
         self.base_url = base_url
+        self.baseline = baseline
         self.remaining = logins
         self.deadline = time.monotonic() + seconds
         self.lock = threading.Lock()
@@ -150,6 +151,8 @@ class Bench:
 
     def login(self, client: httpx.Client, n: int) -> str:
         challenge = client.post("/auth/challenge").json()
+        if self.baseline:  # the floor: one bare round trip to the same server
+            return "token" if n % 2 else "xades"
         if n % 2:
             oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
             secret = f"{TOKEN}|{challenge['timestampMs']}".encode()
@@ -197,8 +200,10 @@ class Bench:
                     self.done[kind] += 1
 
 
-def _client_process(base_url: str, logins: int, seconds: float, threads: int, queue: Any) -> None:
-    bench = Bench(base_url, logins, seconds)
+def _client_process(
+    base_url: str, logins: int, seconds: float, threads: int, baseline: bool, queue: Any
+) -> None:
+    bench = Bench(base_url, logins, seconds, baseline)
     workers = [threading.Thread(target=bench.worker) for _ in range(threads)]
     queue.put("ready")
     started = time.perf_counter()
@@ -207,6 +212,35 @@ def _client_process(base_url: str, logins: int, seconds: float, threads: int, qu
     for t in workers:
         t.join()
     queue.put((bench.done, bench.errors[:5], len(bench.errors), time.perf_counter() - started))
+
+
+def _phase(
+    base_url: str, args: argparse.Namespace, *, baseline: bool
+) -> tuple[float, dict[str, int], int]:
+    """Run one measured phase; returns (operations per second, done by kind, error count)."""
+    queue: Any = mp.Queue()
+    share = args.logins // args.processes
+    procs = [
+        mp.Process(
+            target=_client_process,
+            args=(base_url, share, args.seconds, args.threads, baseline, queue),
+        )
+        for _ in range(args.processes)
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        assert queue.get() == "ready"
+    started = time.perf_counter()
+    results = [queue.get() for _ in procs]
+    elapsed = time.perf_counter() - started
+    for p in procs:
+        p.join()
+    done = {k: sum(r[0][k] for r in results) for k in ("token", "xades")}
+    for result in results:
+        for error in result[1]:
+            print("  error:", error)
+    return sum(done.values()) / elapsed, done, sum(r[2] for r in results)
 
 
 def main() -> int:
@@ -226,36 +260,15 @@ def main() -> int:
     try:
         assert server.stdout is not None
         base_url = server.stdout.readline().strip()
-        queue: Any = mp.Queue()
-        share = args.logins // args.processes
-        procs = [
-            mp.Process(
-                target=_client_process,
-                args=(base_url, share, args.seconds, args.threads, queue),
-            )
-            for _ in range(args.processes)
-        ]
-        for p in procs:
-            p.start()
-        for _ in procs:
-            assert queue.get() == "ready"
-        started = time.perf_counter()
-        results = [queue.get() for _ in procs]
-        elapsed = time.perf_counter() - started
-        for p in procs:
-            p.join()
-        done = {k: sum(r[0][k] for r in results) for k in ("token", "xades")}
-        errors = sum(r[2] for r in results)
-        total = sum(done.values())
+        floor, _, floor_errors = _phase(base_url, args, baseline=True)
+        rate, done, errors = _phase(base_url, args, baseline=False)
         print(
-            f"{total / elapsed:.1f} logins/s  ({total} logins in {elapsed:.2f} s: "
-            f"{done['token']} KSeF-token, {done['xades']} XAdES; "
-            f"{args.processes} client processes x {args.threads} threads; errors: {errors})"
+            f"{rate:.1f} logins/s ({done['token']} KSeF-token, {done['xades']} XAdES; errors:"
+            f" {errors}); baseline {floor:.1f} bare POST /auth/challenge round trips/s"
+            f" (errors: {floor_errors}); a login costs {floor / rate:.1f} round trips"
+            f" ({args.processes} client processes x {args.threads} threads)"
         )
-        for result in results:
-            for error in result[1]:
-                print("  error:", error)
-        return 1 if errors else 0
+        return 1 if errors or floor_errors else 0
     finally:
         server.terminate()
         server.wait(timeout=10)
