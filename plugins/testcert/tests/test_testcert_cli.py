@@ -54,7 +54,8 @@ def test_seal_with_password_from_variable(cli, tmp_path: Path) -> None:
     body = "".join(key_text.splitlines()[1:-1])
     assert body[:32] not in output and "PRIVATE KEY" not in output
     assert "s3cret" not in output
-    assert key is not None and serialization.load_pem_private_key(key_text.encode(), None)
+    assert key_text.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert key is not None and serialization.load_pem_private_key(key_text.encode(), b"s3cret")
 
 
 def test_personal_with_pesel_unencrypted_p12(cli, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from ksef_auth import (
     CredentialError,
     Environment,
     PluginManager,
+    SecretRef,
 )
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_testcert import REFUSAL, TestCertificateSource
@@ -115,25 +116,41 @@ def test_bad_options() -> None:
         TestCertificateSource(nip=NIP, key_type="dsa")  # type: ignore[arg-type]
 
 
-def test_persisted_in_a_directory(tmp_path: Path) -> None:
+KEEP = SecretRef.value("keep-it-safe")
+
+
+def test_persisted_in_a_directory_with_the_key_encrypted(tmp_path: Path) -> None:
     directory = tmp_path / "certs"
-    first = TestCertificateSource(nip=NIP, key_type="ec", directory=str(directory)).load()
+    first = TestCertificateSource(
+        nip=NIP, key_type="ec", directory=str(directory), password=KEEP
+    ).load()
     files = sorted(directory.iterdir())
     assert [f.name for f in files] == [
         f"seal-VATPL-{NIP}-ec.cert.pem",
         f"seal-VATPL-{NIP}-ec.key.pem",
     ]
     assert stat.S_IMODE(files[1].stat().st_mode) == 0o600
+    assert files[1].read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    again = TestCertificateSource(nip=NIP, key_type="ec", directory=directory).load()
+    again = TestCertificateSource(nip=NIP, key_type="ec", directory=directory, password=KEEP).load()
+    assert again.fingerprint == first.fingerprint
+
+
+def test_without_a_password_one_is_generated_beside_the_key(tmp_path: Path) -> None:
+    first = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path).load()
+    secret = tmp_path / "key.secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    key_file = tmp_path / f"seal-VATPL-{NIP}-ec.key.pem"
+    assert key_file.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    again = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path).load()
     assert again.fingerprint == first.fingerprint
 
 
 def test_damaged_files_are_replaced(tmp_path: Path) -> None:
-    source = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path)
+    source = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path, password=KEEP)
     first = source.load()
     (tmp_path / f"seal-VATPL-{NIP}-ec.key.pem").write_text("garbage")
-    second = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path).load()
+    second = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path, password=KEEP).load()
     assert second.fingerprint != first.fingerprint
 
 
@@ -142,6 +159,7 @@ def test_registered_with_documented_options() -> None:
     manager.register(ksef_auth_testcert, name="testcert")
     registration = manager.get("credential_source", "test-certificate")
     options = {o.name: o for o in registration.options}
-    assert list(options) == ["nip", "pesel", "kind", "key_type", "directory"]
+    assert list(options) == ["nip", "pesel", "kind", "key_type", "directory", "password"]
+    assert options["password"].secret
     assert all(o.help for o in options.values())
     assert not any(o.required for o in options.values())

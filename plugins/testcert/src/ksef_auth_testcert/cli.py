@@ -1,6 +1,6 @@
 """``ksef-auth cert new-test``: write a self-signed KSeF test certificate to a directory.
 
-Writes ``cert.pem``, ``key.pem`` (0600, unencrypted: protect the directory) and ``cert.p12``
+Writes ``cert.pem``, ``key.pem`` (0600, encrypted with the password) and ``cert.p12``
 (0600; password from ``--p12-password-env VAR`` or a prompt, unencrypted only with
 ``--p12-no-password``), then prints the paths and the SHA-256 fingerprint. Never prints key
 material.
@@ -109,7 +109,7 @@ def new_test(
     )
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_public(paths["cert.pem"], certificate_pem(certificate))
-    write_private(paths["key.pem"], key_pem(key))
+    write_private(paths["key.pem"], key_pem(key, password))
     write_private(paths["cert.p12"], pkcs12_bytes(certificate, key, password))
 
     from cryptography.hazmat.primitives import hashes
@@ -122,7 +122,7 @@ def new_test(
     )
     click.echo(f"fingerprint: {fingerprint}")
     click.echo(f"certificate: {paths['cert.pem']}")
-    click.echo(f"key:         {paths['key.pem']} (unencrypted, mode 0600)")
-    protection = "no password" if password is None else "password-protected"
+    protection = "no password" if password is None else "encrypted with the password"
+    click.echo(f"key:         {paths['key.pem']} ({protection}, mode 0600)")
     click.echo(f"pkcs12:      {paths['cert.p12']} ({protection}, mode 0600)")
     click.echo("Accepted only by KSeF TEST and local simulators, never by DEMO or PRODUCTION.")

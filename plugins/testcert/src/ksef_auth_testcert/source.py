@@ -21,6 +21,7 @@ from ksef_auth import (
     CredentialError,
     Environment,
     LocalKey,
+    SecretRef,
 )
 from ksef_auth.nip import normalize_nip, normalize_pesel
 
@@ -88,6 +89,14 @@ class TestCertificateSource:
             "path": True,
         },
     )
+    password: SecretRef | None = attrs.field(
+        default=None,
+        metadata={
+            "help": "With directory: the password that keeps the stored key encrypted"
+            " (default: a random one generated once into directory/key.secret, 0600).",
+            "secret": True,
+        },
+    )
     _credential: CertificateCredential | None = attrs.field(default=None, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
@@ -144,6 +153,21 @@ class TestCertificateSource:
             self._store(certificate, key)
         return CertificateCredential(certificate, LocalKey(key), source=source)
 
+    def _password(self) -> bytes:
+        """The key's password: the configured one, or one generated once beside the key (as
+        the file store keeps its key: a copy of the key file alone is useless)."""
+        if self.password is not None:
+            return self.password.get().reveal().encode()
+        assert self.directory is not None
+        secret_file = self.directory / "key.secret"
+        if not secret_file.is_file():
+            import secrets
+
+            from ksef_auth.files import write_private
+
+            write_private(secret_file, secrets.token_urlsafe(32))
+        return secret_file.read_text(encoding="ascii").strip().encode()
+
     def _paths(self) -> tuple[Path, Path]:
         assert self.directory is not None
         stem = f"{self.kind}-{self.identity}-{self.key_type}"
@@ -158,7 +182,7 @@ class TestCertificateSource:
             return None
         try:
             certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-            key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+            key = serialization.load_pem_private_key(key_path.read_bytes(), self._password())
         except (OSError, ValueError, TypeError):
             return None  # damaged: make a new one
         if _expiring(certificate) or not _same_public_key(certificate, key.public_key()):
@@ -173,7 +197,7 @@ class TestCertificateSource:
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             cert_path, key_path = self._paths()
-            write_private(key_path, key_pem(key))
+            write_private(key_path, key_pem(key, self._password()))
             write_public(cert_path, certificate_pem(certificate))
         except OSError as exc:
             raise CredentialError(
