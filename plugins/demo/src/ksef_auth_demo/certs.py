@@ -66,8 +66,8 @@ def seal_certificate(
     return certificate, key
 
 
-def write_pem(directory: Path, nip: str) -> tuple[Path, Path]:
-    """``seal.cert.pem`` and ``seal.key.pem`` (EC key, unencrypted, 0600) in ``directory``."""
+def write_pem(directory: Path, nip: str, password: str) -> tuple[Path, Path]:
+    """``seal.cert.pem`` and ``seal.key.pem`` (EC key encrypted with ``password``, 0600)."""
     certificate, key = seal_certificate(nip, key_type="ec")
     cert_path, key_path = directory / "seal.cert.pem", directory / "seal.key.pem"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
@@ -76,7 +76,7 @@ def write_pem(directory: Path, nip: str) -> tuple[Path, Path]:
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+            serialization.BestAvailableEncryption(password.encode()),
         ),
     )
     return cert_path, key_path

@@ -249,9 +249,12 @@ class Demo:
                 "signer": "xades",
             }
         if name == "pem":
-            cert_path, key_path = certs.write_pem(temp, nip)
+            password = secrets.token_urlsafe(16)
+            variable = self._set("KEY_PASSWORD", password)
+            cert_path, key_path = certs.write_pem(temp, nip, password)
+            credential = {"use": "pem", "certificate": str(cert_path), "key": str(key_path)}
             return {
-                "credential": {"use": "pem", "certificate": str(cert_path), "key": str(key_path)},
+                "credential": {**credential, "password": {"env": variable}},
                 "signer": "xades",
             }
         raise ValueError(f"unknown recipe {name!r}")
