@@ -266,3 +266,22 @@ def test_path_options_are_relative_to_the_strategy_file(tmp_path: Path) -> None:
     )
     config = load(write(tmp_path, text), manager=pm)
     assert config.strategy("branch").credential.load().token.reveal() == "abc"
+
+
+def test_environment_and_context_from_the_conventional_variables(
+    manager: PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KSEF2_ENV", "demo")
+    monkeypatch.setenv("KSEF2_NIP", "526-104-08-28")
+    spec = {
+        "environment": {"env": "KSEF2_ENV"},
+        "context": {"env": "KSEF2_NIP"},
+        "credential": {"use": "env", "var": "KSEF_CFG_TOKEN"},
+        "signer": "plain",
+    }
+    strategy = load({"strategy": {"a": spec}}, manager=manager).strategy()
+    assert strategy.environment.name == "demo"
+    assert strategy.context == ContextIdentifier.nip("5261040828")
+    monkeypatch.delenv("KSEF2_NIP")
+    with pytest.raises(ConfigError, match="strategy.a.context: environment variable KSEF2_NIP"):
+        load({"strategy": {"a": spec}}, manager=manager)
