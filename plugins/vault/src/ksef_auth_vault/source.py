@@ -1,0 +1,73 @@
+"""The credential source ``vault``: one named entry of the local vault."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+from ksef_auth import (
+    ContextIdentifier,
+    Environment,
+    KsefToken,
+    SecretRef,
+    SharedSecret,
+)
+from ksef_auth_vault.vault import KEY_ENV, KEY_FILE, Vault, check_name, default_path
+
+__all__ = ["VaultSource"]
+
+
+def _to_path(value: str | os.PathLike[str] | None) -> Path:
+    return default_path() if value is None or value == "" else Path(value).expanduser()
+
+
+def _name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    check_name(value)
+
+
+@attrs.frozen
+class VaultSource:
+    """A KSeF token (or shared secret) stored encrypted in the local vault, by name."""
+
+    name: str = attrs.field(
+        validator=_name,
+        metadata={"help": "Name of the vault entry (as given to `ksef-auth vault set NAME`)."},
+    )
+    path: Path = attrs.field(
+        default=None,
+        converter=_to_path,
+        metadata={
+            "path": True,
+            "help": "The vault file; relative to the strategy file. Default: the user data"
+            " directory, e.g. ~/.local/share/ksef-auth/vault.json.",
+        },
+    )
+    key: SecretRef | None = attrs.field(
+        default=None,
+        metadata={
+            "secret": True,
+            "help": "Encryption key(s), 32 bytes in url-safe base64, newest first, comma"
+            f" separated. Default: ${KEY_ENV} if set, else {KEY_FILE} beside the vault.",
+        },
+    )
+
+    @property
+    def vault(self) -> Vault:
+        return Vault(self.path, self.key)
+
+    def load(self) -> KsefToken | SharedSecret:
+        """NotAvailable when the entry is missing; CredentialError when it does not decrypt."""
+        return self.vault.load(self.name)
+
+    def check(self, environment: Environment, context: ContextIdentifier) -> None:
+        """The key parses, the entry exists and decrypts: a changed key is reported when the
+        strategy is loaded, not at the first login."""
+        self.vault.load(self.name)
+
+    def __repr__(self) -> str:
+        return (
+            f"VaultSource(name={self.name!r}, path={str(self.path)!r},"
+            f" key={self.vault.key_description()!r})"
+        )
