@@ -67,7 +67,7 @@ def vault() -> None:
     """Tokens kept encrypted on this machine, by name (credential source "vault")."""
 
 
-@vault.command("set")
+@vault.command("set", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @click.argument("name", callback=_name)
 @click.option("--from-env", "from_env", metavar="VAR", help="Read the secret from this variable.")
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the secret from standard input.")
@@ -92,6 +92,12 @@ def set_entry(
 
     Never give the secret as an argument: it would end up in the shell history.
     """
+    if click.get_current_context().args:  # not echoed: it may be the secret itself
+        raise click.UsageError(
+            "unexpected arguments after NAME (not shown, in case one is the secret): a secret is"
+            " never given on the command line, where it would stay in the shell history; use"
+            " --from-env VAR, --stdin or the prompt"
+        )
     if from_env and from_stdin:
         raise click.UsageError("--from-env and --stdin exclude each other")
     store = open_vault(path, key_env, key_file)
