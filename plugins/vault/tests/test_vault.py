@@ -346,3 +346,30 @@ def test_no_secret_in_repr_entries_or_logs(
     )
     for secret in (TOKEN, key):
         assert secret not in shown
+
+
+WRITER = """
+import sys
+from ksef_auth import Secret, SecretRef
+from ksef_auth_vault import Vault
+
+path, key, prefix = sys.argv[1:4]
+vault = Vault(path, SecretRef.value(key))
+for i in range(25):
+    vault.set(f"{prefix}-{i}", Secret(f"value-{prefix}-{i}"))
+"""
+
+
+def test_concurrent_writers_in_several_processes_lose_nothing(vault_path: Path, key: str) -> None:
+    import subprocess
+    import sys
+
+    stored(vault_path, key, name="first")
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(vault_path), key, f"p{n}"])
+        for n in range(4)
+    ]
+    for writer in writers:
+        assert writer.wait(timeout=60) == 0
+    names = {info.name for info in Vault(vault_path, SecretRef.value(key)).entries()}
+    assert names == {"first"} | {f"p{n}-{i}" for n in range(4) for i in range(25)}
