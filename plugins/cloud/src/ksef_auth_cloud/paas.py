@@ -1,0 +1,162 @@
+"""``paas``: a KSeF token from the variables a platform-as-a-service gives the application.
+
+Most platforms (Heroku, Render, Fly.io, Railway, Azure App Service, Google Cloud Run, Adobe
+Commerce Cloud's ``env:`` variables) hand project variables to the application as plain
+environment variables. Platform.sh and Upsun also publish every project variable, ``env:``
+prefixed or not, in ``PLATFORM_VARIABLES``: a base64-encoded JSON object; Adobe Commerce Cloud
+(built on Platform.sh) calls the same thing ``MAGENTO_CLOUD_VARIABLES``.
+
+The names in ``names`` are tried in order; for each name the environment is looked at first, then
+each JSON variable (key ``env:NAME``, then ``NAME``). The first non-empty value wins. Nothing is
+kept: every ``load`` reads the variables again, so a rotated token is picked up at the next login.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from ksef_auth import (
+    ContextIdentifier,
+    CredentialError,
+    Environment,
+    KsefToken,
+    NotAvailable,
+    SharedSecret,
+)
+from ksef_auth_cloud.credential import Kind, kind_field, make_credential
+
+__all__ = ["PaasToken", "decode_platform_variables"]
+
+DEFAULT_NAMES = ("KSEFPL_API_TOKEN", "KSEF2_TOKEN")
+DEFAULT_PLATFORM_VARIABLES = ("PLATFORM_VARIABLES", "MAGENTO_CLOUD_VARIABLES")
+
+
+def _names(value: str | Iterable[str]) -> tuple[str, ...]:
+    """A name or a list of names, as a tuple (a frozen option must be hashable)."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _variable_names(
+    instance: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]
+) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name} must name at least one variable")
+    for name in value:
+        if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
+            raise ValueError(f"{attribute.name} must hold environment variable names, got {name!r}")
+
+
+def decode_platform_variables(name: str, encoded: str) -> dict[str, Any]:
+    """The JSON object in ``encoded`` (the value of variable ``name``): base64 of a JSON object.
+
+    Raises :class:`CredentialError` naming ``name`` and what is wrong; the message never quotes
+    the value (it holds every secret of the project).
+    """
+    hint = (
+        f"{name} must be a base64-encoded JSON object, as the platform sets it;"
+        f" unset it or fix it (the value is not shown, it holds secrets)"
+    )
+    try:
+        raw = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise CredentialError(f"{name} is not valid base64. {hint}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CredentialError(f"{name} does not decode to UTF-8 text. {hint}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # The decoder's message has a position only (line, column), never the text.
+        raise CredentialError(
+            f"{name} does not hold valid JSON (line {exc.lineno}, column {exc.colno}). {hint}"
+        ) from None
+    if not isinstance(data, dict):
+        raise CredentialError(
+            f"{name} holds a JSON {type(data).__name__}, not an object. {hint}"
+        ) from None
+    return data
+
+
+@attrs.frozen
+class PaasToken:
+    """A KSeF token from the platform's variables (Platform.sh/Upsun PLATFORM_VARIABLES too)."""
+
+    names: tuple[str, ...] = attrs.field(
+        default=DEFAULT_NAMES,
+        converter=_names,
+        validator=_variable_names,
+        metadata={
+            "help": "Variable names tried in order; the first one set wins (in the environment,"
+            " then in the platform's JSON variables as env:NAME or NAME)."
+        },
+    )
+    platform_variables: tuple[str, ...] = attrs.field(
+        default=DEFAULT_PLATFORM_VARIABLES,
+        converter=_names,
+        validator=_variable_names,
+        metadata={
+            "help": "Variables holding a base64-encoded JSON object of project variables"
+            " (Platform.sh/Upsun, Adobe Commerce Cloud); read when present."
+        },
+    )
+    kind: Kind = kind_field()
+
+    def load(self) -> KsefToken | SharedSecret:
+        where, value = self._find()
+        return make_credential(value, self.kind, source=f"paas:{where}")
+
+    def check(self, environment: Environment, context: ContextIdentifier) -> None:
+        """Local only: NotAvailable when no variable is set, CredentialError when a JSON
+        variable is malformed."""
+        self._find()
+
+    def _find(self) -> tuple[str, str]:
+        """(where the value was found, the value); NotAvailable naming what was looked at."""
+        decoded: dict[str, dict[str, Any] | None] = {}
+
+        def blob(name: str) -> dict[str, Any] | None:
+            if name not in decoded:
+                encoded = os.environ.get(name)
+                decoded[name] = decode_platform_variables(name, encoded) if encoded else None
+            return decoded[name]
+
+        for name in self.names:
+            value = os.environ.get(name, "")
+            if value.strip():
+                return name, value
+            for blob_name in self.platform_variables:
+                variables = blob(blob_name)
+                if variables is None:
+                    continue
+                for key in (f"env:{name}", name):
+                    found = variables.get(key)
+                    if found is None:
+                        continue
+                    where = f"{blob_name}[{key}]"
+                    if not isinstance(found, str):
+                        raise CredentialError(
+                            f"{where} is a JSON {type(found).__name__}, not a string;"
+                            " store the KSeF token as a plain string variable"
+                        )
+                    if found.strip():
+                        return where, found
+        unset = " and ".join(self.names)
+        present = [n for n in self.platform_variables if decoded.get(n) is not None]
+        absent = [n for n in self.platform_variables if decoded.get(n) is None]
+        looked = "the environment" + "".join(f" and {n}" for n in present)
+        if absent:
+            looked += f"; {' and '.join(absent)} not set"
+        raise NotAvailable(
+            f"{unset} not set (looked in {looked});"
+            " set one as a sensitive variable of the environment"
+        )

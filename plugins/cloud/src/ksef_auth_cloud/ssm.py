@@ -1,0 +1,81 @@
+"""``aws-ssm``: a KSeF token from an AWS Systems Manager Parameter Store ``SecureString``.
+
+The parameter is read with decryption. A parameter that does not exist is *not available* (a
+chain moves on); any other AWS error stops the chain with the error code, the parameter name and
+what to do, never the value. A plain ``String`` parameter is accepted with a warning (anyone who
+may describe parameters can read it); a ``StringList`` is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+from ksef_auth import (
+    ContextIdentifier,
+    CredentialError,
+    Environment,
+    KsefToken,
+    SharedSecret,
+)
+from ksef_auth_cloud.aws import (
+    Call,
+    aws_session,
+    check_boto3,
+    client_config,
+    endpoint_field,
+    metadata_timeout_field,
+    region_field,
+    resolve_region,
+    translated,
+)
+from ksef_auth_cloud.credential import Kind, kind_field, make_credential, not_blank
+
+__all__ = ["AwsSsmToken"]
+
+log = logging.getLogger("ksef_auth.cloud")
+
+NOT_FOUND = ("ParameterNotFound", "ParameterVersionNotFound")
+
+
+@attrs.frozen
+class AwsSsmToken:
+    """A KSeF token from an AWS SSM Parameter Store SecureString parameter."""
+
+    name: str = attrs.field(
+        validator=not_blank,
+        metadata={"help": "The parameter's name (/shop/ksef/token) or ARN."},
+    )
+    region: str | None = region_field()
+    endpoint_url: str | None = endpoint_field()
+    metadata_timeout: float = metadata_timeout_field()
+    kind: Kind = kind_field()
+
+    def load(self) -> KsefToken | SharedSecret:
+        region = resolve_region(self.region, self.name)
+        what = f"parameter {self.name}"
+        call = Call("AWS SSM Parameter Store", "GetParameter", what, "ssm:GetParameter", NOT_FOUND)
+        session = aws_session(region, self.metadata_timeout)
+        with translated(call, region, self.endpoint_url):
+            client = session.client("ssm", endpoint_url=self.endpoint_url, config=client_config())
+            response = client.get_parameter(Name=self.name, WithDecryption=True)
+        parameter = response.get("Parameter") or {}
+        kind = parameter.get("Type")
+        if kind == "StringList":
+            raise CredentialError(
+                f"{what} is a StringList; store the KSeF token as a SecureString parameter"
+            )
+        if kind == "String":
+            log.warning(
+                "%s is a plain String parameter: store the KSeF token as a SecureString", what
+            )
+        value = parameter.get("Value")
+        if not isinstance(value, str):
+            raise CredentialError(f"{what} has no value")
+        return make_credential(value, self.kind, source=f"aws-ssm:{self.name}")
+
+    def check(self, environment: Environment, context: ContextIdentifier) -> None:
+        """No network: the options were validated when built; whether the parameter exists and
+        may be read is known only at login."""
+        check_boto3()

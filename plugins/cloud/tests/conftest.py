@@ -1,0 +1,50 @@
+"""Fixtures: moto's server mode as a real HTTP server on loopback, and an AWS environment that
+holds only what a test gives it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cloud_support import AWS_VARIABLES, REGION, Moto, closed_port
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[Moto]:
+    pytest.importorskip("moto.server")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        yield Moto(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No AWS settings at all: no variables, empty config and credentials files, and a metadata
+    service endpoint on a closed loopback port (so no test ever reaches a real one)."""
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{closed_port()}/")
+    return tmp_path
+
+
+@pytest.fixture
+def aws_env(aws_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials in the environment, as in any moto test."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """A fresh name per call: moto's state is shared by every server in the process."""
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:12]}"
