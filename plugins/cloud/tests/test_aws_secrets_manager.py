@@ -144,7 +144,8 @@ def test_access_denied_names_the_code_and_the_secret(
         moto.enforce_iam(after=float("inf"))
     message = str(info.value)
     assert not isinstance(info.value, NotAvailable)
-    assert "AccessDenied" in message and secret_id in message
+    assert ": AccessDenied (User: arn:aws:iam::" in message and secret_id in message
+    assert "<" not in message
     assert "secretsmanager:GetSecretValue" in message
     assert SECRET not in message and key["SecretAccessKey"] not in message
 

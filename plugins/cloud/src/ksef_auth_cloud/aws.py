@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ _HINTS = {
     "AccessDeniedException": "grant {permission} on it to the AWS identity in use"
     " (and kms:Decrypt when it is encrypted with a customer-managed KMS key)",
     "AccessDenied": "grant {permission} on it to the AWS identity in use",
+    "403": "grant {permission} on it to the AWS identity in use, or check what answers at the"
+    " endpoint",
     "UnrecognizedClientException": "the AWS credentials here are not valid: renew or fix them",
     "InvalidClientTokenId": "the AWS credentials here are not valid: renew or fix them",
     "InvalidSignatureException": "the AWS secret access key here is wrong: fix it",
@@ -265,6 +268,24 @@ class Call:
     not_found: tuple[str, ...]
 
 
+def error_code_and_message(response: object) -> tuple[str, str]:
+    """AWS's error code and message from a ``ClientError`` response.
+
+    When the body was not AWS's JSON (an XML error from an emulator, an HTML page from a proxy),
+    botocore reports the HTTP status as the code and the raw body as the message: the code is
+    then taken from an ``<Code>`` element if there is one, and the body itself is never repeated.
+    """
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    code = str(error.get("Code") or "Unknown")
+    message = str(error.get("Message") or "")
+    if message.lstrip().startswith("<"):
+        inner_code = re.search(r"<Code>([\w.:-]{1,100})</Code>", message)
+        inner_message = re.search(r"<Message>([^<]{0,300})</Message>", message)
+        code = inner_code.group(1) if inner_code else code
+        message = inner_message.group(1) if inner_message else ""
+    return code, " ".join(message.split())[:300]
+
+
 @contextmanager
 def translated(call: Call, region: str | None, endpoint: str | None) -> Iterator[None]:
     """Run an AWS read with botocore's response bodies kept out of the logs, and turn its errors
@@ -286,11 +307,9 @@ def translated(call: Call, region: str | None, endpoint: str | None) -> Iterator
     try:
         yield
     except ClientError as exc:
-        error = exc.response.get("Error", {}) if isinstance(exc.response, dict) else {}
-        code = str(error.get("Code") or "Unknown")
+        code, message = error_code_and_message(exc.response)
         if code in call.not_found:
             raise NotAvailable(f"{call.label}: {call.what} does not exist {where}") from None
-        message = str(error.get("Message") or "")[:300]
         hint = _HINTS.get(code, _DEFAULT_HINT).format(
             permission=call.permission, operation=call.operation
         )
