@@ -149,3 +149,16 @@ def test_secret_never_in_repr_or_logs(
     assert "Sending http request" in caplog.text
     assert SECRET not in caplog.text
     assert SECRET not in repr(credential) and SECRET not in repr(source)
+
+
+def test_credentials_from_the_instance_metadata_service(
+    aws_home: None, moto: Moto, parameter: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step 2 of the probe: nothing else configured, the metadata endpoint (moto's emulation of
+    it) accepts connections, so botocore's full chain gets the instance role's credentials."""
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", moto.url + "/")
+    source = AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url)
+    assert source.load().token.reveal() == SECRET  # type: ignore[union-attr]
+    skipped = AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url, metadata_timeout=0)
+    with pytest.raises(NotAvailable, match="metadata_timeout = 0"):
+        skipped.load()

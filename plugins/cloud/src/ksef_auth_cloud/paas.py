@@ -18,7 +18,7 @@ import binascii
 import json
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -30,7 +30,7 @@ from ksef_auth import (
     NotAvailable,
     SharedSecret,
 )
-from ksef_auth_cloud.credential import Kind, kind_field, make_credential
+from ksef_auth_cloud.credential import kind_field, make_credential
 
 __all__ = ["PaasToken", "decode_platform_variables"]
 
@@ -109,7 +109,7 @@ class PaasToken:
             " (Platform.sh/Upsun, Adobe Commerce Cloud); read when present."
         },
     )
-    kind: Kind = kind_field()
+    kind: Literal["ksef-token", "shared-secret"] = kind_field()
 
     def load(self) -> KsefToken | SharedSecret:
         where, value = self._find()

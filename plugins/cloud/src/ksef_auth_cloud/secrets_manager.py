@@ -9,6 +9,7 @@ chain with the error code, the secret id and what to do, never the value.
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import attrs
 
@@ -31,7 +32,6 @@ from ksef_auth_cloud.aws import (
     translated,
 )
 from ksef_auth_cloud.credential import (
-    Kind,
     kind_field,
     make_credential,
     not_blank,
@@ -84,7 +84,7 @@ class AwsSecretsManagerToken:
     )
     endpoint_url: str | None = endpoint_field()
     metadata_timeout: float = metadata_timeout_field()
-    kind: Kind = kind_field()
+    kind: Literal["ksef-token", "shared-secret"] = kind_field()
 
     def load(self) -> KsefToken | SharedSecret:
         region = resolve_region(self.region, self.secret_id)

@@ -9,6 +9,7 @@ may describe parameters can read it); a ``StringList`` is refused.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import attrs
 
@@ -30,7 +31,7 @@ from ksef_auth_cloud.aws import (
     resolve_region,
     translated,
 )
-from ksef_auth_cloud.credential import Kind, kind_field, make_credential, not_blank
+from ksef_auth_cloud.credential import kind_field, make_credential, not_blank
 
 __all__ = ["AwsSsmToken"]
 
@@ -50,7 +51,7 @@ class AwsSsmToken:
     region: str | None = region_field()
     endpoint_url: str | None = endpoint_field()
     metadata_timeout: float = metadata_timeout_field()
-    kind: Kind = kind_field()
+    kind: Literal["ksef-token", "shared-secret"] = kind_field()
 
     def load(self) -> KsefToken | SharedSecret:
         region = resolve_region(self.region, self.name)
