@@ -180,7 +180,10 @@ def metadata_service_problem(botocore_session: Any, timeout: float) -> str | Non
         with socket.create_connection((host, port), timeout=timeout):
             return None
     except OSError:
-        return f"the EC2 instance metadata service at {host} did not answer within {timeout:g} s"
+        return (
+            f"the EC2 instance metadata service at {host} did not accept a connection"
+            f" within {timeout:g} s"
+        )
 
 
 _NO_CREDENTIALS = (
