@@ -31,3 +31,27 @@ def test_read_credential_file_reports_each_problem(tmp_path: Path) -> None:
     full = tmp_path / "full"
     full.write_bytes(b"data")
     assert read_credential_file(full, "key file") == b"data"
+
+
+def test_create_private_once_keeps_the_first_content(tmp_path: Path) -> None:
+    from ksef_auth.files import create_private_once
+
+    target = tmp_path / "key"
+    assert create_private_once(target, "first") is True
+    assert create_private_once(target, "second") is False
+    assert target.read_text() == "first"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["key"]
+
+
+def test_check_private_tightens_or_refuses(tmp_path: Path) -> None:
+    from ksef_auth import ConfigError
+    from ksef_auth.files import check_private
+
+    loose = tmp_path / "loose"
+    loose.write_text("x")
+    loose.chmod(0o644)
+    with pytest.raises(ConfigError, match="is open to other users \\(mode 644\\); chmod 600 it"):
+        check_private(loose, fix=False)
+    check_private(loose, fix=True)
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600

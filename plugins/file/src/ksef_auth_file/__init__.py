@@ -16,14 +16,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import stat
 import struct
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
@@ -38,7 +36,7 @@ from ksef_auth import (
     StoreError,
     hookimpl,
 )
-from ksef_auth.files import write_private
+from ksef_auth.files import check_private, create_private_once, write_private
 from ksef_auth.sealing import UnsealError, generate_key, parse_keys, seal, unseal
 
 __all__ = ["KEY_ENV", "FileStore", "default_path"]
@@ -165,7 +163,7 @@ class FileStore:
             )
         for path in (self.path, self.path.parent / KEY_FILE):
             if path.exists():
-                _check_private(path, fix=False)
+                check_private(path, fix=False)
         if self.key is not None:
             parse_keys(self.key.get())
         elif KEY_ENV in os.environ:
@@ -190,7 +188,7 @@ class FileStore:
                 f"cannot create the session directory {self.path}: {exc.strerror}"
             ) from None
         try:
-            _check_private(self.path, fix=True)
+            check_private(self.path, fix=True)
         except ConfigError as exc:
             raise StoreError(str(exc)) from None
         return self.path
@@ -269,22 +267,6 @@ def _write_private(target: Path, data: bytes) -> None:
         raise StoreError(f"cannot write session file {target}: {exc.strerror}") from None
 
 
-def _check_private(path: Path, *, fix: bool) -> None:
-    """``path`` must belong to this user and be closed to group and others (fixed if ``fix``)."""
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        raise ConfigError(
-            f"{path} belongs to another user (uid {info.st_uid}); use a path of your own"
-        )
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        wanted = "700" if path.is_dir() else "600"
-        if not fix:
-            raise ConfigError(f"{path} is open to other users (mode {mode:o}); chmod {wanted} it")
-        path.chmod(0o700 if path.is_dir() else 0o600)
-        log.info("tightened %s from mode %o", path, mode)
-
-
 def _keys_from_env() -> list[bytes]:
     try:
         return parse_keys(os.environ[KEY_ENV])
@@ -293,23 +275,13 @@ def _keys_from_env() -> list[bytes]:
 
 
 def _create_key_file(key_file: Path) -> None:
-    """Generate a key into ``key_file`` unless another process just did (link is atomic)."""
-    fd, temp = tempfile.mkstemp(dir=key_file.parent, prefix=".tmp-key-")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(generate_key() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        with suppress(FileExistsError):
-            os.link(temp, key_file)
-            log.info("generated the session encryption key %s", key_file)
-    finally:
-        with suppress(OSError):
-            Path(temp).unlink()
+    """Generate a key into ``key_file`` unless another process just did."""
+    if create_private_once(key_file, generate_key() + "\n"):
+        log.info("generated the session encryption key %s", key_file)
 
 
 def _read_key_file(key_file: Path) -> list[bytes]:
-    _check_private(key_file, fix=False)
+    check_private(key_file, fix=False)
     try:
         return parse_keys(key_file.read_text(encoding="ascii"))
     except ConfigError as exc:

@@ -159,13 +159,12 @@ class TestCertificateSource:
         if self.password is not None:
             return self.password.get().reveal().encode()
         assert self.directory is not None
+        import secrets
+
+        from ksef_auth.files import create_private_once
+
         secret_file = self.directory / "key.secret"
-        if not secret_file.is_file():
-            import secrets
-
-            from ksef_auth.files import write_private
-
-            write_private(secret_file, secrets.token_urlsafe(32))
+        create_private_once(secret_file, secrets.token_urlsafe(32))  # no-op when it exists
         return secret_file.read_text(encoding="ascii").strip().encode()
 
     def _paths(self) -> tuple[Path, Path]:

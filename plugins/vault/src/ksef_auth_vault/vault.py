@@ -25,11 +25,9 @@ import json
 import logging
 import os
 import re
-import stat
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -45,7 +43,7 @@ from ksef_auth import (
     SecretRef,
     SharedSecret,
 )
-from ksef_auth.files import write_private
+from ksef_auth.files import check_private, create_private_once, write_private
 from ksef_auth.sealing import generate_key, key_id, parse_keys
 
 __all__ = [
@@ -301,7 +299,7 @@ class Vault:
                 return []
             self._folder()
             _create_key_file(key_file)
-        _check_private(key_file, fix=False)
+        check_private(key_file, fix=False)
         try:
             return parse_keys(key_file.read_text(encoding="ascii"))
         except ConfigError as exc:
@@ -426,7 +424,7 @@ class Vault:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise VaultError(f"cannot create the vault folder {folder}: {exc.strerror}") from None
-        _check_private(folder, fix=True)
+        check_private(folder, fix=True)
         return folder
 
     @contextmanager
@@ -504,36 +502,10 @@ def _unb64(text: str) -> bytes | None:
         return None
 
 
-def _check_private(path: Path, *, fix: bool) -> None:
-    """``path`` must belong to this user and be closed to group and others (fixed if ``fix``)."""
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        raise ConfigError(
-            f"{path} belongs to another user (uid {info.st_uid}); keep the vault in a folder of"
-            " your own"
-        )
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        wanted = "700" if path.is_dir() else "600"
-        if not fix:
-            raise ConfigError(f"{path} is open to other users (mode {mode:o}); chmod {wanted} it")
-        path.chmod(0o700 if path.is_dir() else 0o600)
-        log.info("tightened %s from mode %o", path, mode)
-
-
 def _create_key_file(key_file: Path) -> None:
-    """Generate a key into ``key_file`` unless another process just did (link is atomic)."""
-    fd, temp = tempfile.mkstemp(dir=key_file.parent, prefix=".tmp-key-")
+    """Generate a key into ``key_file`` unless another process just did."""
     try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(generate_key() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        with suppress(FileExistsError):
-            os.link(temp, key_file)
+        if create_private_once(key_file, generate_key() + "\n"):
             log.info("generated the vault key %s", key_file)
     except OSError as exc:
         raise VaultError(f"cannot create key file {key_file}: {exc.strerror}") from None
-    finally:
-        with suppress(OSError):
-            Path(temp).unlink()
