@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -141,16 +140,13 @@ def test_workers_sharing_a_store_log_in_once(
     running = make_ksef_simulator(auth_delay=0.5)
     secret = running.sim.issue_ksef_token(NIP)
     env = {"KSEF_CROSS_PROCESS_TOKEN": secret, "KSEF_X_STORE_KEY": generate_key()}
-    started = time.monotonic()
     tokens = run_workers(strategy_config(running.base_url, shared_store), env)
-    elapsed = time.monotonic() - started
 
     assert len(set(tokens)) == 1, "every worker must get the one session's access token"
     assert tokens[0] and secret not in tokens[0]
     counted = events(running)
     assert counted.get("challenges") == 1, counted
     assert counted.get("logins_completed") == 1, counted
-    assert elapsed < 60
 
 
 @pytest.mark.slow

@@ -143,7 +143,7 @@ def test_advisory_refresh_one_caller_refreshes_others_keep_the_token(
     time.sleep(0.1)  # the refresher holds the lock, waiting on the slow refresh
     started = time.monotonic()
     assert strategy.token() == first  # not blocked: the current token is still good
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.2  # the slow refresh still has ~0.3 s to go
     refresher.join()
     assert strategy.token() != first
     assert context_counts(short_sim, strategy.context.value)["refreshes"] == 1

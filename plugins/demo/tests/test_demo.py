@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ksef_auth_demo.progress import Progress
-from ksef_auth_demo.scenario import VAR_PREFIX, Demo
+from ksef_auth_demo.scenario import RECIPES, VAR_PREFIX, Demo
 
 
 def _refused(base_url: str) -> bool:
@@ -30,7 +29,6 @@ def _refused(base_url: str) -> bool:
 
 def test_demo_json_in_a_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path)}
-    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "ksef_auth.cli", "demo", "--json"],
         capture_output=True,
@@ -39,13 +37,11 @@ def test_demo_json_in_a_subprocess(tmp_path: Path) -> None:
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
-    took = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report: dict[str, Any] = json.loads(proc.stdout)
     assert report["ok"] is True
-    assert took < 20
     names = [row["name"] for row in report["strategies"]]
-    assert len(names) + len(report["skipped"]) == 6
+    assert len(names) + len(report["skipped"]) == len(RECIPES)
     assert all(row["state"].startswith("active") for row in report["strategies"])
     assert report["reuse"]["calls"] > 0 and report["reuse"]["requests"] == 0
     assert report["refresh"]["counters"].get("refreshes") == 1

@@ -293,7 +293,7 @@ def test_lock_excludes_another_process(tmp_path: Path) -> None:
         started = time.monotonic()
         with store.lock(KEY, timeout=0.3) as held:
             assert held is False
-        assert 0.25 <= time.monotonic() - started < 1.0
+        assert 0.25 <= time.monotonic() - started < 5  # waited the timeout, then gave up
         with store.lock(KEY, timeout=10) as held:
             assert held is True
             # the holder sleeps 1.5 s after signalling: we got the lock only once it let go

@@ -317,7 +317,7 @@ def test_lock_excludes_another_process(redis_server: RedisServer, tmp_path: Path
         started = time.monotonic()
         with store.lock(KEY, timeout=0.3) as held:
             assert held is False
-        assert 0.2 <= time.monotonic() - started < 1.5
+        assert 0.2 <= time.monotonic() - started < 5  # waited the timeout, then gave up
         with store.lock(KEY, timeout=10) as held:
             assert held is True
             assert time.monotonic() - seen_ready >= 1.4

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import click
 import httpx
@@ -21,11 +20,9 @@ from ksef_auth_simulator import Simulator, SimulatorConfig, serve
 from ksef_auth_simulator.cli import simulator as simulator_command
 
 
-def test_serve_context_manager_is_fast() -> None:
+def test_serve_context_manager() -> None:
     sim = Simulator(SimulatorConfig(rate_limits=False))
-    started = time.monotonic()
     with serve(sim, host="127.0.0.1", port=0) as running:
-        assert time.monotonic() - started < 1.0
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", running.base_url)
         assert running.base_url == running.root_url + "/v2"
         assert running.sim is sim

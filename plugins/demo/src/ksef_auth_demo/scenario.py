@@ -79,6 +79,11 @@ RECIPES = (
     ),
     Recipe("pkcs12", (("credential_source", "pkcs12"), ("signer", "xades")), "PKCS#12, XAdES"),
     Recipe("pem", (("credential_source", "pem"), ("signer", "xades")), "PEM files, XAdES"),
+    Recipe(
+        "cloud-chain",
+        (("credential_source", "env"), ("credential_source", "paas"), ("signer", "ksef-token")),
+        "a cloud variable, in a chain",
+    ),
 )
 
 
@@ -208,7 +213,9 @@ class Demo:
                 skipped.append({"name": recipe.name, "reason": missing})
                 continue
             table = self._recipe(recipe.name, nip, sim, temp)
-            self._sources[recipe.name] = table["credential"]["use"]
+            credential = table["credential"]
+            chain = credential if isinstance(credential, list) else [credential]
+            self._sources[recipe.name] = " > ".join(spec["use"] for spec in chain)
             tables[recipe.name] = {"context": nip, **table}
         if not tables:
             return {}, skipped
@@ -232,6 +239,16 @@ class Demo:
             return {
                 "credential": {"use": "env", "var": variable, "kind": "shared-secret"},
                 "signer": "hmac",
+            }
+        if name == "cloud-chain":  # the platform's variable first, then the conventional one
+            variable = self._set("PAAS_TOKEN", sim.issue_ksef_token(nip))
+            unset = VAR_PREFIX + "UNSET_TOKEN"
+            return {
+                "credential": [
+                    {"use": "env", "var": unset},
+                    {"use": "paas", "names": [variable]},
+                ],
+                "signer": "ksef-token",
             }
         if name == "test-seal":
             return {"credential": {"use": "test-certificate"}, "signer": "xades"}
