@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cloud_support import REGION, SECRET, Moto, closed_port
@@ -126,28 +127,17 @@ def test_empty_secret_is_an_error(aws_env: None, moto: Moto, unique: Unique) -> 
 
 
 def test_access_denied_names_the_code_and_the_secret(
-    aws_home: None, moto: Moto, secret_id: str, unique: Unique, monkeypatch: pytest.MonkeyPatch
+    aws_home: None, moto: Moto, secret_id: str, denied: Callable[[], Any]
 ) -> None:
-    """moto enforces IAM policies after /moto-api/reset-auth: a user with no policy is denied."""
-    iam = moto.client("iam")
-    user = unique("no-rights")
-    iam.create_user(UserName=user)
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     source = AwsSecretsManagerToken(secret_id=secret_id, region=REGION, endpoint_url=moto.url)
-    moto.enforce_iam(after=0)
-    try:
-        with pytest.raises(CredentialError) as info:
-            source.load()
-    finally:
-        moto.enforce_iam(after=float("inf"))
+    with denied() as access_secret, pytest.raises(CredentialError) as info:
+        source.load()
     message = str(info.value)
     assert not isinstance(info.value, NotAvailable)
     assert ": AccessDenied (User: arn:aws:iam::" in message and secret_id in message
     assert "<" not in message
     assert "secretsmanager:GetSecretValue" in message
-    assert SECRET not in message and key["SecretAccessKey"] not in message
+    assert SECRET not in message and access_secret not in message
 
 
 def test_unreachable_endpoint_is_an_error_saying_what_to_check(aws_env: None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cloud_support import REGION, SECRET, Moto, closed_port
@@ -77,21 +78,11 @@ def test_string_list_is_refused(aws_env: None, moto: Moto, unique: Unique) -> No
 
 
 def test_access_denied_names_the_code_and_the_parameter(
-    aws_home: None, moto: Moto, parameter: str, unique: Unique, monkeypatch: pytest.MonkeyPatch
+    aws_home: None, moto: Moto, parameter: str, denied: Callable[[], Any]
 ) -> None:
-    iam = moto.client("iam")
-    user = unique("no-rights")
-    iam.create_user(UserName=user)
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     source = AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url)
-    moto.enforce_iam(after=0)
-    try:
-        with pytest.raises(CredentialError) as info:
-            source.load()
-    finally:
-        moto.enforce_iam(after=float("inf"))
+    with denied(), pytest.raises(CredentialError) as info:
+        source.load()
     message = str(info.value)
     assert not isinstance(info.value, NotAvailable)
     assert "AccessDenied" in message and parameter in message and "ssm:GetParameter" in message
