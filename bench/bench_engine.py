@@ -46,7 +46,7 @@ class Source:
     def __init__(self, token: str) -> None:
         self.token = token
 
-    def load(self) -> KsefToken:
+    def load(self, request: object) -> KsefToken:
         return KsefToken(self.token)
 
 

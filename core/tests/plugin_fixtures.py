@@ -39,7 +39,7 @@ class VaultSource:
 
     token: SecretRef = attrs.field(metadata={"help": "The token.", "secret": True})
 
-    def load(self) -> KsefToken:
+    def load(self, request: object) -> KsefToken:
         return KsefToken(self.token.get(), source="vault")
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:

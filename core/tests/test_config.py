@@ -5,9 +5,18 @@ from typing import Any
 
 import pytest
 
-from ksef_auth import ConfigError, ContextIdentifier, CredentialChain, PluginNotFound, SecretRef
+from ksef_auth import (
+    ConfigError,
+    ContextIdentifier,
+    CredentialChain,
+    CredentialRequest,
+    PluginNotFound,
+    SecretRef,
+)
 from ksef_auth.config import load
 from ksef_auth.manager import PluginManager
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 GOOD = """
 [defaults]
@@ -52,7 +61,7 @@ def test_good_file_builds_every_strategy(tmp_path: Path, manager: PluginManager)
     assert shop.store.max_entries == 100
     assert branch.environment.base_url == "http://127.0.0.1:9/v2"
     assert branch.refresh.advisory_fraction == 0.3
-    assert branch.credential.load().token.reveal() == "token-value"
+    assert branch.credential.load(REQUEST).token.reveal() == "token-value"
     vault = shop.credential.sources[1][1]
     assert isinstance(vault.token, SecretRef) and vault.token.env_var == "VAULT_TOKEN"
 
@@ -194,7 +203,7 @@ def test_chain_is_fine_while_one_source_is_available(
     )
     monkeypatch.delenv("KSEF_CFG_TOKEN")
     config = load(write(tmp_path, text), manager=manager)
-    assert config.strategy("shop").credential.load().source == "vault"
+    assert config.strategy("shop").credential.load(REQUEST).source == "vault"
 
 
 def test_unknown_plugin_lists_what_is_installed_and_what_failed(tmp_path: Path) -> None:
@@ -228,7 +237,7 @@ def test_file_reference_is_relative_to_the_strategy_file(
     text = GOOD.replace('token = { env = "VAULT_TOKEN" }', 'token = { file = "vault.txt" }')
     config = load(write(tmp_path, text), manager=manager)
     source: Any = config.strategy("shop").credential.sources[1][1]
-    assert source.load().token.reveal() == "from-file"
+    assert source.load(REQUEST).token.reveal() == "from-file"
 
 
 def test_path_options_are_relative_to_the_strategy_file(tmp_path: Path) -> None:
@@ -244,7 +253,7 @@ def test_path_options_are_relative_to_the_strategy_file(tmp_path: Path) -> None:
 
         path: str = attrs.field(metadata={"help": "The file.", "path": True})
 
-        def load(self) -> KsefToken:
+        def load(self, request: object) -> KsefToken:
             return KsefToken(Path(self.path).read_text())
 
     plugin = types.ModuleType("filetoken")
@@ -265,7 +274,7 @@ def test_path_options_are_relative_to_the_strategy_file(tmp_path: Path) -> None:
         'credential = { use = "file-token", path = "tok" }',
     )
     config = load(write(tmp_path, text), manager=pm)
-    assert config.strategy("branch").credential.load().token.reveal() == "abc"
+    assert config.strategy("branch").credential.load(REQUEST).token.reveal() == "abc"
 
 
 def test_environment_and_context_from_the_conventional_variables(

@@ -55,7 +55,7 @@ class TokenSource:
         self.token = token
         self.loads = 0
 
-    def load(self) -> Credential:
+    def load(self, request: object) -> Credential:
         self.loads += 1
         return KsefToken(self.token)
 

@@ -34,6 +34,7 @@ from ksef_auth.errors import (
     TransportError,
 )
 from ksef_auth.events import SessionEvent
+from ksef_auth.hookspecs import CONTRACT_VERSION
 from ksef_auth.keys import KeyHandle, LocalKey
 from ksef_auth.manager import PluginManager, default_manager
 from ksef_auth.model import (
@@ -41,6 +42,7 @@ from ksef_auth.model import (
     Challenge,
     ContextIdentifier,
     Credential,
+    CredentialRequest,
     Environment,
     KsefToken,
     PublicKeyCertificate,
@@ -49,14 +51,16 @@ from ksef_auth.model import (
     SignRequest,
     Submission,
     Token,
+    template_fields,
 )
 from ksef_auth.plugin import hookimpl
 from ksef_auth.secret import Secret
 from ksef_auth.strategy import CredentialChain, RefreshPolicy, Strategy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "CONTRACT_VERSION",
     "AuthenticationFailed",
     "CertificateCredential",
     "CertificateError",
@@ -69,6 +73,7 @@ __all__ = [
     "CredentialChainError",
     "CredentialError",
     "CredentialRejected",
+    "CredentialRequest",
     "CredentialSource",
     "Environment",
     "KeyHandle",
@@ -103,4 +108,5 @@ __all__ = [
     "default_manager",
     "hookimpl",
     "load",
+    "template_fields",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -22,6 +23,7 @@ from ksef_auth.errors import ConfigError
 from ksef_auth.model import (
     ContextIdentifier,
     Credential,
+    CredentialRequest,
     Environment,
     SessionTokens,
     SignRequest,
@@ -36,14 +38,68 @@ Kind = Literal["credential_source", "signer", "session_store"]
 
 @runtime_checkable
 class CredentialSource(Protocol):
-    """Produces a credential. Built once per strategy; ``load`` is called at each login."""
+    """Produces the credential for one login. Built once per strategy and shared by every context
+    the strategy serves, so it must take the context from the request, never remember it."""
 
-    def load(self) -> Credential:
-        """Return the credential, or raise :class:`~ksef_auth.errors.NotAvailable` when this source
-        has nothing here (a chain then tries its next source). Any other
-        :class:`~ksef_auth.errors.CredentialError` stops the chain. Never put the secret in a
-        message."""
+    def load(self, request: CredentialRequest) -> Credential:
+        """Return the credential for ``request`` (its environment, context, signer method and
+        purpose), or raise :class:`~ksef_auth.errors.NotAvailable` when this source has nothing
+        for it here (a chain then tries its next source). Any other
+        :class:`~ksef_auth.errors.CredentialError` stops the chain. A source keyed by context
+        (a variable, file or secret per NIP) names it with :meth:`CredentialRequest.fill`; a
+        source with one credential for every context may ignore the request. Read the secret
+        again at each call (a rotated one is then picked up), and never put it in a message."""
         ...
+
+
+def as_source(source: Any) -> CredentialSource:
+    """``source`` itself, or, for a source written for contract 1 (``load()`` without a request),
+    an adapter that calls it and warns once with a :class:`DeprecationWarning`.
+
+    A contract-1 source cannot tell contexts apart: it hands every context the same credential.
+    """
+    load = getattr(source, "load", None)
+    if load is None or not callable(load):
+        raise TypeError(f"{type(source).__name__} has no load(request) method")
+    if isinstance(source, _Contract1Source) or _takes_request(load):
+        return source  # type: ignore[no-any-return]
+    warnings.warn(
+        f"credential source {type(source).__name__} implements load() without a request"
+        " (ksef-auth contract 1); contract 2 calls load(request) with the login's environment"
+        " and context. It is used as it is, the same credential for every context: update it"
+        " (see the CHANGELOG)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return _Contract1Source(source)
+
+
+def _takes_request(load: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(load).parameters.values()
+    except (TypeError, ValueError):
+        return True  # cannot tell (a builtin): assume the current contract
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters
+    )
+
+
+class _Contract1Source:
+    """Adapts a contract-1 source (``load()``) to ``load(request)``."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def load(self, request: CredentialRequest) -> Credential:
+        return self.source.load()  # type: ignore[no-any-return]
+
+    def check(self, environment: Environment, context: ContextIdentifier) -> None:
+        check = getattr(self.source, "check", None)
+        if check is not None:
+            check(environment, context)
+
+    def __repr__(self) -> str:
+        return repr(self.source)
 
 
 @runtime_checkable

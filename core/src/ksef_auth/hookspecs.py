@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 
+#: The version of this contract. 2: ``CredentialSource.load(request)`` gets a
+#: :class:`~ksef_auth.model.CredentialRequest` (contract 1: ``load()`` without arguments, still
+#: accepted with a ``DeprecationWarning``). The CHANGELOG says what changed in each version.
+CONTRACT_VERSION = 2
+
 # --- register hooks -----------------------------------------------------------------------------
 
 
@@ -37,8 +42,11 @@ def ksef_auth_register_credential_sources(register: Register) -> None:
     """Register credential source factories: ``register("env", EnvSource)``.
 
     A factory is called with the options a strategy sets (keyword arguments) and returns an
-    object with ``load() -> Credential`` (see ``CredentialSource``). ``load`` raises
-    ``NotAvailable`` when the source has nothing here, so a chain moves on.
+    object with ``load(request: CredentialRequest) -> Credential`` (see ``CredentialSource``).
+    The request carries the environment, the context and the signer method of the login, so one
+    source can serve many contexts (``var = "KSEF_TOKEN_{nip}"``: see
+    ``CredentialRequest.fill``). ``load`` raises ``NotAvailable`` when the source has nothing for
+    the request here, so a chain moves on.
     """
 
 

@@ -6,6 +6,7 @@ All frozen attrs classes, validated when built, with secrets redacted from every
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from ipaddress import ip_address
@@ -226,6 +227,122 @@ class CertificateCredential:
 
 
 Credential = KsefToken | SharedSecret | CertificateCredential
+
+# --- what a credential source is asked for ------------------------------------------------------
+
+#: Placeholders a source option may use to name a credential per context (``KSEF_TOKEN_{nip}``).
+PLACEHOLDERS: dict[str, str] = {
+    "nip": "the context's NIP (Nip contexts only)",
+    "context": "the context identifier's value (any type), e.g. 5265877635-12345",
+    "context_type": "the context identifier's type: Nip, InternalId, NipVatUe or PeppolId",
+    "environment": "the environment's name: test, demo, production or custom",
+}
+
+Purpose = Literal["login", "check"]
+
+
+def template_fields(text: str) -> tuple[str, ...]:
+    """The placeholders ``text`` uses, in order (``()`` for a plain name).
+
+    Raises ``ValueError`` for an unknown placeholder, a format spec, a conversion, an attribute
+    or index access, or an unbalanced brace; the message lists the placeholders there are.
+    Sources call it in their option validators, so a typo is reported when a strategy is loaded.
+    """
+    fields: list[str] = []
+    known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+    try:
+        parsed = list(_FORMATTER.parse(text))
+    except ValueError as exc:
+        raise ValueError(
+            f"{text!r} is not a valid name template ({exc}); placeholders: {known}"
+        ) from None
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in PLACEHOLDERS or spec or conversion:
+            raise ValueError(
+                f"{text!r} uses {{{field}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}}, which is not a placeholder; use {known}"
+            )
+        fields.append(field)
+    return tuple(fields)
+
+
+_FORMATTER = string.Formatter()
+
+
+@attrs.frozen(kw_only=True)
+class CredentialRequest:
+    """What a credential source is asked for: the login it serves.
+
+    ``environment`` and ``context`` are those of the login (a strategy that serves many contexts
+    asks once per context, never handing one context's credential to another); ``method`` is the
+    signer that will use the credential (``ksef-token``, ``xades``, ``hmac``, ...), so a source
+    holding several kinds can return the right one; ``purpose`` is ``"login"`` when a login
+    (or the session key of one) needs the credential, ``"check"`` when ``doctor`` or
+    ``config check`` only asks whether it can be had; ``strategy`` names the strategy in messages.
+
+    :meth:`fill` puts the context into a source's name template: ``"KSEF_TOKEN_{nip}"``.
+    """
+
+    environment: Environment
+    context: ContextIdentifier
+    method: str = ""
+    purpose: Purpose = "login"
+    strategy: str = ""
+
+    @classmethod
+    def for_login(
+        cls,
+        environment: Environment | str,
+        context: ContextIdentifier | str,
+        *,
+        method: str = "",
+        strategy: str = "",
+    ) -> CredentialRequest:
+        """A login request from an environment name or URL and a NIP (tests, scripts)."""
+        if isinstance(context, str):
+            context = ContextIdentifier.nip(context)
+        return cls(
+            environment=Environment.of(environment),
+            context=context,
+            method=method,
+            strategy=strategy,
+        )
+
+    def values(self) -> dict[str, str]:
+        """The placeholder values for this request (``nip`` only for a Nip context)."""
+        values = {
+            "context": self.context.value,
+            "context_type": self.context.type,
+            "environment": self.environment.name,
+        }
+        if self.context.type == "Nip":
+            values["nip"] = self.context.value
+        return values
+
+    def fill(self, text: str) -> str:
+        """``text`` with its placeholders replaced by this request's values.
+
+        Raises :class:`~ksef_auth.errors.CredentialError` when ``text`` uses ``{nip}`` for a
+        context that is not a NIP (use ``{context}``), or is not a valid template.
+        """
+        from ksef_auth.errors import CredentialError
+
+        try:
+            fields = template_fields(text)
+        except ValueError as exc:
+            raise CredentialError(str(exc)) from None
+        if not fields:
+            return text
+        values = self.values()
+        if "nip" in fields and "nip" not in values:
+            raise CredentialError(
+                f"{text!r} uses {{nip}}, but this login is for {self.context} (not a NIP);"
+                " use {context} for contexts of other types"
+            )
+        return text.format_map(values)
+
 
 # --- the protocol's exchanged values ------------------------------------------------------------
 

@@ -180,7 +180,7 @@ class SessionManager:
 
     def _credential_and_key(self) -> tuple[Credential | None, CredentialError | None, str]:
         try:
-            credential = self.strategy.credential.load()
+            credential = self.strategy.load_credential()
         except CredentialError as exc:
             known = self._near[4]
             if known is None:
@@ -317,7 +317,7 @@ class SessionManager:
     def login(self) -> SessionTokens:
         """Log in now, whatever is cached, and make the new session current."""
         with self._lock:
-            credential = self.strategy.credential.load()
+            credential = self.strategy.load_credential()
             key = self.key_for(credential.fingerprint)
             with self._store_lock(key, self.policy.lock_timeout):
                 tokens = self._login(credential)
@@ -354,7 +354,7 @@ class SessionManager:
             key = near[4]
             tokens = near[3]
             if key is None:
-                key = self.key_for(self.strategy.credential.load().fingerprint)
+                key = self.key_for(self.strategy.load_credential().fingerprint)
                 tokens = self._store_get(key)
             if tokens is not None:
                 try:

@@ -6,14 +6,21 @@ refresh policy. Build one from a strategy file (:func:`ksef_auth.load`) or in co
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ksef_auth.components import CredentialSource, SessionStore, Signer
+from ksef_auth.components import CredentialSource, SessionStore, Signer, as_source
 from ksef_auth.errors import CredentialChainError, CredentialError, NotAvailable
-from ksef_auth.model import ContextIdentifier, Credential, Environment
+from ksef_auth.model import (
+    ContextIdentifier,
+    Credential,
+    CredentialRequest,
+    Environment,
+    Purpose,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -79,26 +86,29 @@ class CredentialChain:
     def __init__(self, sources: Sequence[tuple[str, CredentialSource]]) -> None:
         if not sources:
             raise ValueError("a credential chain needs at least one source")
-        self.sources = list(sources)
-        self._last_good: int | None = None
+        self.sources = [(name, as_source(source)) for name, source in sources]
+        self._last_good: dict[ContextIdentifier, int] = {}
 
-    def load(self) -> Credential:
+    def load(self, request: CredentialRequest) -> Credential:
+        """The first credential a source has for ``request``; the source that worked for its
+        context is tried first next time."""
         order = list(range(len(self.sources)))
-        if self._last_good is not None:
-            order.remove(self._last_good)
-            order.insert(0, self._last_good)
+        last_good = self._last_good.get(request.context)
+        if last_good is not None:
+            order.remove(last_good)
+            order.insert(0, last_good)
         attempts: list[tuple[str, str]] = []
         for index in order:
             name, source = self.sources[index]
             try:
-                credential = source.load()
+                credential = source.load(request)
             except NotAvailable as exc:
                 attempts.append((name, f"not available: {exc}"))
                 continue
             except CredentialError as exc:
                 attempts.append((name, f"{type(exc).__name__}: {exc}"))
                 raise CredentialChainError(attempts) from exc
-            self._last_good = index
+            self._last_good[request.context] = index
             return credential
         raise CredentialChainError(attempts)
 
@@ -131,29 +141,73 @@ def run_check(component: object, environment: Environment, context: ContextIdent
         check(environment, context)
 
 
+class _Contexts:
+    """The strategies of one family (a strategy and its ``with_context`` twins), one per context,
+    so that every call for a context reaches the same session manager."""
+
+    def __init__(self) -> None:
+        self.by_context: dict[ContextIdentifier, Strategy] = {}
+        self.lock = threading.Lock()
+        self.store_checked = False
+
+
+def _as_credential_source(value: Any) -> CredentialSource:
+    return value if isinstance(value, CredentialChain) else as_source(value)
+
+
 @attrs.define(eq=False)
 class Strategy:
     """One way to authenticate one context, and the door to its session.
 
     ``token()`` / ``await atoken()`` give a valid access token (logging in or refreshing only
-    when needed); ``httpx_auth()`` plugs that into any ``httpx`` client.
+    when needed); ``httpx_auth()`` plugs that into any ``httpx`` client. ``with_context(nip)``
+    gives the same strategy for another context, always the same object for the same context.
     """
 
     name: str
     environment: Environment
     context: ContextIdentifier
-    credential: CredentialSource
+    credential: CredentialSource = attrs.field(converter=_as_credential_source)
     signer: Signer
     store: SessionStore
     refresh: RefreshPolicy = attrs.field(factory=RefreshPolicy)
     manager: PluginManager | None = attrs.field(default=None, repr=False)
     _session: SessionManager | None = attrs.field(default=None, init=False, repr=False)
+    _family: _Contexts = attrs.field(factory=_Contexts, repr=False)
+    _request: CredentialRequest | None = attrs.field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        with self._family.lock:
+            self._family.by_context.setdefault(self.context, self)
+
+    @property
+    def credential_request(self) -> CredentialRequest:
+        """What this strategy asks its credential source for at a login."""
+        if self._request is None:
+            self._request = CredentialRequest(
+                environment=self.environment,
+                context=self.context,
+                method=getattr(self.signer, "method", ""),
+                strategy=self.name,
+            )
+        return self._request
+
+    def load_credential(self, *, purpose: Purpose = "login") -> Credential:
+        """The credential this strategy's source gives for its context now."""
+        request = self.credential_request
+        if purpose != request.purpose:
+            request = attrs.evolve(request, purpose=purpose)
+        return self.credential.load(request)
 
     def check(self) -> None:
         """Run every component's ``check(environment, context)``: problems that can be found
-        before any network call (missing variable, test certificate on PRODUCTION, ...)."""
-        for component in (self.credential, self.signer, self.store):
+        before any network call (missing variable, test certificate on PRODUCTION, ...). The
+        store, shared by every context of the family, is checked once."""
+        for component in (self.credential, self.signer):
             run_check(component, self.environment, self.context)
+        if not self._family.store_checked:
+            run_check(self.store, self.environment, self.context)
+            self._family.store_checked = True
 
     @property
     def session(self) -> SessionManager:
@@ -161,7 +215,9 @@ class Strategy:
         if self._session is None:
             from ksef_auth.session import SessionManager
 
-            self._session = SessionManager(self)
+            with self._family.lock:
+                if self._session is None:
+                    self._session = SessionManager(self)
         return self._session
 
     def token(self) -> str:
@@ -179,10 +235,22 @@ class Strategy:
         return KsefAuth(self.session)
 
     def with_context(self, context: ContextIdentifier | str) -> Strategy:
-        """The same strategy for another context (one firm's credential, many NIPs)."""
+        """The same strategy for another context (one firm's credential, many NIPs).
+
+        The credential source is asked with that context (see :class:`CredentialRequest`). The
+        same context always gives the same strategy object, so its session manager, near cache
+        and rejection memory are kept across calls.
+        """
         if isinstance(context, str):
             context = ContextIdentifier.nip(context)
-        return Strategy(
+        found = self._family.by_context.get(context)
+        if found is not None:
+            return found
+        with self._family.lock:
+            found = self._family.by_context.get(context)
+            if found is not None:
+                return found
+        twin = Strategy(
             name=f"{self.name}@{context.value}",
             environment=self.environment,
             context=context,
@@ -191,7 +259,9 @@ class Strategy:
             store=self.store,
             refresh=self.refresh,
             manager=self.manager,
+            family=self._family,
         )
+        return self._family.by_context.get(context, twin)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """A new ``httpx.Client`` on this environment's base URL with this strategy's auth."""

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from ksef_auth.errors import CredentialError, NotAvailable
-from ksef_auth.model import ContextIdentifier, SessionTokens, Token
+from ksef_auth.model import ContextIdentifier, CredentialRequest, SessionTokens, Token
 from ksef_auth.secret import Secret
 
 
@@ -156,7 +156,9 @@ class SessionStoreContract:
 
 class CredentialSourceContract:
     """Tests every credential source must pass. Provide ``source`` (configured so that it has a
-    credential) and ``unavailable_source`` (configured so that it has none here)."""
+    credential for ``credential_request``) and ``unavailable_source`` (configured so that it has
+    none here). Override ``credential_request`` when the source serves another environment,
+    context or signer method."""
 
     @pytest.fixture
     def source(self) -> Any:
@@ -166,23 +168,42 @@ class CredentialSourceContract:
     def unavailable_source(self) -> Any:
         raise NotImplementedError
 
-    def test_load_returns_a_credential_with_a_fingerprint(self, source: Any) -> None:
-        credential = source.load()
+    @pytest.fixture
+    def credential_request(self) -> CredentialRequest:
+        """The login the sources are asked for: TEST-like loopback environment, NIP 5261040828."""
+        return CredentialRequest.for_login(
+            "http://127.0.0.1:1/v2", "5261040828", method="ksef-token", strategy="kit"
+        )
+
+    def test_load_returns_a_credential_with_a_fingerprint(
+        self, source: Any, credential_request: CredentialRequest
+    ) -> None:
+        """``load(request)`` returns a credential whose fingerprint identifies it (8+ chars)."""
+        credential = source.load(credential_request)
         assert isinstance(credential.fingerprint, str) and len(credential.fingerprint) >= 8
 
-    def test_unavailable_raises_not_available(self, unavailable_source: Any) -> None:
+    def test_unavailable_raises_not_available(
+        self, unavailable_source: Any, credential_request: CredentialRequest
+    ) -> None:
+        """A source with nothing here raises ``NotAvailable``, so a chain moves on."""
         with pytest.raises(NotAvailable):
-            unavailable_source.load()
+            unavailable_source.load(credential_request)
 
-    def test_no_secret_in_repr_or_errors(self, source: Any) -> None:
-        credential = source.load()
+    def test_no_secret_in_repr_or_errors(
+        self, source: Any, credential_request: CredentialRequest
+    ) -> None:
+        """Neither the credential's nor the source's repr shows the secret."""
+        credential = source.load(credential_request)
         for value in vars_of(credential):
             assert value not in repr(credential)
             assert value not in repr(source)
 
-    def test_errors_are_credential_errors(self, unavailable_source: Any) -> None:
+    def test_errors_are_credential_errors(
+        self, unavailable_source: Any, credential_request: CredentialRequest
+    ) -> None:
+        """What ``load`` raises on purpose is a ``CredentialError`` with a message."""
         with pytest.raises(CredentialError) as info:
-            unavailable_source.load()
+            unavailable_source.load(credential_request)
         assert str(info.value)
 
 

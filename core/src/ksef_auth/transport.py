@@ -51,7 +51,7 @@ Replay = Literal["always", "unsent"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-USER_AGENT = "ksef-auth/0.1 (+httpx)"
+USER_AGENT = "ksef-auth/0.2 (+httpx)"
 
 # --- shared clients -----------------------------------------------------------------------------
 

@@ -6,8 +6,11 @@ import sys
 
 import pytest
 
+from ksef_auth import CredentialRequest
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_command import CommandToken
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 
 class TestCommandToken(CredentialSourceContract):
@@ -26,5 +29,5 @@ def test_a_failing_program_is_a_credential_error_without_its_output() -> None:
 
     program = "import sys; print('half-a-secret'); sys.exit('vault is sealed')"
     with pytest.raises(CredentialError, match="vault is sealed") as info:
-        CommandToken(command=[sys.executable, "-c", program]).load()
+        CommandToken(command=[sys.executable, "-c", program]).load(REQUEST)
     assert "half-a-secret" not in str(info.value)

@@ -13,6 +13,7 @@ from cloud_support import REGION, SECRET, Moto, closed_port
 from ksef_auth import (
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
@@ -20,6 +21,8 @@ from ksef_auth import (
 )
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_cloud import AwsSecretsManagerToken
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 Unique = Callable[[str], str]
 
@@ -52,7 +55,7 @@ class TestSecretsManagerContract(CredentialSourceContract):
 
 
 def test_plain_string_secret(aws_env: None, moto: Moto, secret_id: str) -> None:
-    credential = AwsSecretsManagerToken(secret_id=secret_id, endpoint_url=moto.url).load()
+    credential = AwsSecretsManagerToken(secret_id=secret_id, endpoint_url=moto.url).load(REQUEST)
     assert isinstance(credential, KsefToken)
     assert credential.token.reveal() == SECRET
     assert credential.source == f"aws-secrets-manager:{secret_id}"
@@ -66,14 +69,14 @@ def test_secret_by_arn_takes_the_arn_region(
     )
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     source = AwsSecretsManagerToken(secret_id=created["ARN"], endpoint_url=moto.url)
-    assert source.load().token.reveal() == SECRET  # type: ignore[union-attr]
+    assert source.load(REQUEST).token.reveal() == SECRET  # type: ignore[union-attr]
 
 
 def test_json_secret_with_json_key(aws_env: None, moto: Moto, json_secret_id: str) -> None:
     source = AwsSecretsManagerToken(
         secret_id=json_secret_id, json_key="ksef_token", endpoint_url=moto.url
     )
-    credential = source.load()
+    credential = source.load(REQUEST)
     assert isinstance(credential, KsefToken) and credential.token.reveal() == SECRET
     assert credential.source == f"aws-secrets-manager:{json_secret_id}#ksef_token"
 
@@ -82,13 +85,13 @@ def test_shared_secret_kind(aws_env: None, moto: Moto, secret_id: str) -> None:
     source = AwsSecretsManagerToken(
         secret_id=secret_id, endpoint_url=moto.url, kind="shared-secret"
     )
-    assert isinstance(source.load(), SharedSecret)
+    assert isinstance(source.load(REQUEST), SharedSecret)
 
 
 def test_binary_secret(aws_env: None, moto: Moto, unique: Unique) -> None:
     name = unique("binary")
     moto.client("secretsmanager").create_secret(Name=name, SecretBinary=SECRET.encode())
-    credential = AwsSecretsManagerToken(secret_id=name, endpoint_url=moto.url).load()
+    credential = AwsSecretsManagerToken(secret_id=name, endpoint_url=moto.url).load(REQUEST)
     assert credential.token.reveal() == SECRET  # type: ignore[union-attr]
 
 
@@ -99,7 +102,7 @@ def test_missing_json_key_is_an_error_naming_the_keys(
         secret_id=json_secret_id, json_key="token", endpoint_url=moto.url
     )
     with pytest.raises(CredentialError, match="has no key 'token'") as info:
-        source.load()
+        source.load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
     assert "ksef_token, nip" in str(info.value)
     assert SECRET not in str(info.value)
@@ -108,21 +111,21 @@ def test_missing_json_key_is_an_error_naming_the_keys(
 def test_json_key_on_a_plain_secret_is_an_error(aws_env: None, moto: Moto, secret_id: str) -> None:
     source = AwsSecretsManagerToken(secret_id=secret_id, json_key="token", endpoint_url=moto.url)
     with pytest.raises(CredentialError, match="is not JSON") as info:
-        source.load()
+        source.load(REQUEST)
     assert SECRET not in str(info.value)
 
 
 def test_not_found_is_not_available(aws_env: None, moto: Moto, unique: Unique) -> None:
     name = unique("absent")
     with pytest.raises(NotAvailable, match=f"secret {name} does not exist in {REGION}"):
-        AwsSecretsManagerToken(secret_id=name, endpoint_url=moto.url).load()
+        AwsSecretsManagerToken(secret_id=name, endpoint_url=moto.url).load(REQUEST)
 
 
 def test_empty_secret_is_an_error(aws_env: None, moto: Moto, unique: Unique) -> None:
     name = unique("empty")
     moto.client("secretsmanager").create_secret(Name=name, SecretString="  ")
     with pytest.raises(CredentialError, match="is empty") as info:
-        AwsSecretsManagerToken(secret_id=name, endpoint_url=moto.url).load()
+        AwsSecretsManagerToken(secret_id=name, endpoint_url=moto.url).load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
 
 
@@ -131,7 +134,7 @@ def test_access_denied_names_the_code_and_the_secret(
 ) -> None:
     source = AwsSecretsManagerToken(secret_id=secret_id, region=REGION, endpoint_url=moto.url)
     with denied() as access_secret, pytest.raises(CredentialError) as info:
-        source.load()
+        source.load(REQUEST)
     message = str(info.value)
     assert not isinstance(info.value, NotAvailable)
     assert ": AccessDenied (User: arn:aws:iam::" in message and secret_id in message
@@ -144,7 +147,7 @@ def test_unreachable_endpoint_is_an_error_saying_what_to_check(aws_env: None) ->
     url = f"http://127.0.0.1:{closed_port()}"
     source = AwsSecretsManagerToken(secret_id="shop/ksef-token", endpoint_url=url)
     with pytest.raises(CredentialError, match="could not reach AWS Secrets Manager") as info:
-        source.load()
+        source.load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
     assert url in str(info.value) and "endpoint_url" in str(info.value)
 
@@ -152,7 +155,7 @@ def test_unreachable_endpoint_is_an_error_saying_what_to_check(aws_env: None) ->
 def test_no_credentials_is_not_available(aws_home: None, moto: Moto, secret_id: str) -> None:
     source = AwsSecretsManagerToken(secret_id=secret_id, region=REGION, endpoint_url=moto.url)
     with pytest.raises(NotAvailable, match="no AWS credentials here") as info:
-        source.load()
+        source.load(REQUEST)
     assert "instance metadata service" in str(info.value)
 
 
@@ -163,20 +166,20 @@ def test_no_credentials_with_the_metadata_probe_off(
         secret_id=secret_id, region=REGION, endpoint_url=moto.url, metadata_timeout=0
     )
     with pytest.raises(NotAvailable, match=r"skipped \(metadata_timeout = 0\)"):
-        source.load()
+        source.load(REQUEST)
 
 
 def test_no_region_is_an_error(aws_home: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with pytest.raises(CredentialError, match="no AWS region"):
-        AwsSecretsManagerToken(secret_id="shop/ksef-token").load()
+        AwsSecretsManagerToken(secret_id="shop/ksef-token").load(REQUEST)
 
 
 def test_a_missing_profile_is_an_error(aws_home: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_PROFILE", "nowhere")
     with pytest.raises(CredentialError, match="ProfileNotFound") as info:
-        AwsSecretsManagerToken(secret_id="shop/ksef-token", region=REGION).load()
+        AwsSecretsManagerToken(secret_id="shop/ksef-token", region=REGION).load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
 
 
@@ -204,7 +207,7 @@ def test_secret_never_in_repr_or_logs(
     source = AwsSecretsManagerToken(
         secret_id=json_secret_id, json_key="ksef_token", endpoint_url=moto.url
     )
-    credential = source.load()
+    credential = source.load(REQUEST)
     logging.getLogger("test").info("loaded %s %r from %r", credential, credential, source)
     assert "Sending http request" in caplog.text  # botocore did log at DEBUG
     assert SECRET not in caplog.text
@@ -216,7 +219,7 @@ def test_other_callers_response_bodies_are_still_logged(
     aws_env: None, moto: Moto, secret_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The log filter applies only during the source's own calls."""
-    AwsSecretsManagerToken(secret_id=secret_id, endpoint_url=moto.url).load()
+    AwsSecretsManagerToken(secret_id=secret_id, endpoint_url=moto.url).load(REQUEST)
     caplog.set_level(logging.DEBUG)
     moto.client("secretsmanager").list_secrets()
     assert "Response body" in caplog.text

@@ -12,6 +12,7 @@ from cloud_support import REGION, SECRET, Moto, closed_port
 from ksef_auth import (
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
@@ -19,6 +20,8 @@ from ksef_auth import (
 )
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_cloud import AwsSsmToken
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 Unique = Callable[[str], str]
 
@@ -41,7 +44,7 @@ class TestSsmContract(CredentialSourceContract):
 
 
 def test_secure_string_is_decrypted(aws_env: None, moto: Moto, parameter: str) -> None:
-    credential = AwsSsmToken(name=parameter, endpoint_url=moto.url).load()
+    credential = AwsSsmToken(name=parameter, endpoint_url=moto.url).load(REQUEST)
     assert isinstance(credential, KsefToken)
     assert credential.token.reveal() == SECRET
     assert credential.source == f"aws-ssm:{parameter}"
@@ -49,13 +52,13 @@ def test_secure_string_is_decrypted(aws_env: None, moto: Moto, parameter: str) -
 
 def test_shared_secret_kind(aws_env: None, moto: Moto, parameter: str) -> None:
     source = AwsSsmToken(name=parameter, endpoint_url=moto.url, kind="shared-secret")
-    assert isinstance(source.load(), SharedSecret)
+    assert isinstance(source.load(REQUEST), SharedSecret)
 
 
 def test_not_found_is_not_available(aws_env: None, moto: Moto, unique: Unique) -> None:
     name = "/" + unique("absent")
     with pytest.raises(NotAvailable, match=f"parameter {name} does not exist in {REGION}"):
-        AwsSsmToken(name=name, endpoint_url=moto.url).load()
+        AwsSsmToken(name=name, endpoint_url=moto.url).load(REQUEST)
 
 
 def test_plain_string_works_with_a_warning(
@@ -64,7 +67,7 @@ def test_plain_string_works_with_a_warning(
     name = "/" + unique("plain")
     moto.client("ssm").put_parameter(Name=name, Value=SECRET, Type="String")
     with caplog.at_level(logging.WARNING, logger="ksef_auth.cloud"):
-        credential = AwsSsmToken(name=name, endpoint_url=moto.url).load()
+        credential = AwsSsmToken(name=name, endpoint_url=moto.url).load(REQUEST)
     assert credential.token.reveal() == SECRET  # type: ignore[union-attr]
     assert "plain String parameter" in caplog.text and SECRET not in caplog.text
 
@@ -73,7 +76,7 @@ def test_string_list_is_refused(aws_env: None, moto: Moto, unique: Unique) -> No
     name = "/" + unique("list")
     moto.client("ssm").put_parameter(Name=name, Value=f"{SECRET},other", Type="StringList")
     with pytest.raises(CredentialError, match="is a StringList") as info:
-        AwsSsmToken(name=name, endpoint_url=moto.url).load()
+        AwsSsmToken(name=name, endpoint_url=moto.url).load(REQUEST)
     assert SECRET not in str(info.value)
 
 
@@ -82,7 +85,7 @@ def test_access_denied_names_the_code_and_the_parameter(
 ) -> None:
     source = AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url)
     with denied(), pytest.raises(CredentialError) as info:
-        source.load()
+        source.load(REQUEST)
     message = str(info.value)
     assert not isinstance(info.value, NotAvailable)
     assert "AccessDenied" in message and parameter in message and "ssm:GetParameter" in message
@@ -92,13 +95,13 @@ def test_access_denied_names_the_code_and_the_parameter(
 def test_unreachable_endpoint_is_an_error(aws_env: None) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(CredentialError, match="could not reach AWS SSM Parameter Store") as info:
-        AwsSsmToken(name="/shop/ksef/token", endpoint_url=url).load()
+        AwsSsmToken(name="/shop/ksef/token", endpoint_url=url).load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
 
 
 def test_no_credentials_is_not_available(aws_home: None, moto: Moto, parameter: str) -> None:
     with pytest.raises(NotAvailable, match="no AWS credentials here"):
-        AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url).load()
+        AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url).load(REQUEST)
 
 
 def test_metadata_disabled_by_the_aws_variable(
@@ -106,7 +109,7 @@ def test_metadata_disabled_by_the_aws_variable(
 ) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(NotAvailable, match="AWS_EC2_METADATA_DISABLED"):
-        AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url).load()
+        AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url).load(REQUEST)
 
 
 def test_credentials_from_a_profile_file(
@@ -117,7 +120,7 @@ def test_credentials_from_a_profile_file(
         "[shop]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
     )
     monkeypatch.setenv("AWS_PROFILE", "shop")
-    credential = AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url).load()
+    credential = AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url).load(REQUEST)
     assert credential.token.reveal() == SECRET  # type: ignore[union-attr]
 
 
@@ -135,7 +138,7 @@ def test_secret_never_in_repr_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     source = AwsSsmToken(name=parameter, endpoint_url=moto.url)
-    credential = source.load()
+    credential = source.load(REQUEST)
     logging.getLogger("test").info("loaded %s %r from %r", credential, credential, source)
     assert "Sending http request" in caplog.text
     assert SECRET not in caplog.text
@@ -149,7 +152,7 @@ def test_credentials_from_the_instance_metadata_service(
     it) accepts connections, so botocore's full chain gets the instance role's credentials."""
     monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", moto.url + "/")
     source = AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url)
-    assert source.load().token.reveal() == SECRET  # type: ignore[union-attr]
+    assert source.load(REQUEST).token.reveal() == SECRET  # type: ignore[union-attr]
     skipped = AwsSsmToken(name=parameter, region=REGION, endpoint_url=moto.url, metadata_timeout=0)
     with pytest.raises(NotAvailable, match="metadata_timeout = 0"):
-        skipped.load()
+        skipped.load(REQUEST)

@@ -13,6 +13,7 @@ from cloud_support import SECRET
 from ksef_auth import (
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
@@ -20,6 +21,8 @@ from ksef_auth import (
 )
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_cloud import PaasToken
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 ALL = (
     "KSEFPL_API_TOKEN",
@@ -55,7 +58,7 @@ class TestPaasContract(CredentialSourceContract):
 def test_first_name_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KSEF2_TOKEN", "second")
     monkeypatch.setenv("KSEFPL_API_TOKEN", f" {SECRET}\n")
-    credential = PaasToken().load()
+    credential = PaasToken().load(REQUEST)
     assert isinstance(credential, KsefToken)
     assert credential.token.reveal() == SECRET
     assert credential.source == "paas:KSEFPL_API_TOKEN"
@@ -64,33 +67,33 @@ def test_first_name_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_falls_back_to_the_next_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KSEFPL_API_TOKEN", "")  # empty counts as unset
     monkeypatch.setenv("KSEF2_TOKEN", SECRET)
-    credential = PaasToken().load()
+    credential = PaasToken().load(REQUEST)
     assert credential.source == "paas:KSEF2_TOKEN"
 
 
 def test_names_option(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_TOKEN", SECRET)
     monkeypatch.setenv("KSEFPL_API_TOKEN", "not this one")
-    assert PaasToken(names=["SHOP_TOKEN"]).load().token.reveal() == SECRET  # type: ignore[union-attr]
+    assert PaasToken(names=["SHOP_TOKEN"]).load(REQUEST).token.reveal() == SECRET  # type: ignore[union-attr]
     assert PaasToken(names="SHOP_TOKEN").names == ("SHOP_TOKEN",)
 
 
 def test_platform_variables_env_prefixed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORM_VARIABLES", encoded({"env:KSEFPL_API_TOKEN": SECRET, "x": "y"}))
-    credential = PaasToken().load()
+    credential = PaasToken().load(REQUEST)
     assert credential.token.reveal() == SECRET  # type: ignore[union-attr]
     assert credential.source == "paas:PLATFORM_VARIABLES[env:KSEFPL_API_TOKEN]"
 
 
 def test_platform_variables_plain_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORM_VARIABLES", encoded({"KSEF2_TOKEN": SECRET}))
-    credential = PaasToken().load()
+    credential = PaasToken().load(REQUEST)
     assert credential.source == "paas:PLATFORM_VARIABLES[KSEF2_TOKEN]"
 
 
 def test_adobe_commerce_cloud_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAGENTO_CLOUD_VARIABLES", encoded({"KSEFPL_API_TOKEN": SECRET}))
-    credential = PaasToken().load()
+    credential = PaasToken().load(REQUEST)
     assert credential.source == "paas:MAGENTO_CLOUD_VARIABLES[KSEFPL_API_TOKEN]"
 
 
@@ -99,29 +102,29 @@ def test_environment_beats_platform_variables_for_the_same_name(
 ) -> None:
     monkeypatch.setenv("PLATFORM_VARIABLES", encoded({"env:KSEFPL_API_TOKEN": "older"}))
     monkeypatch.setenv("KSEFPL_API_TOKEN", SECRET)
-    assert PaasToken().load().source == "paas:KSEFPL_API_TOKEN"
+    assert PaasToken().load(REQUEST).source == "paas:KSEFPL_API_TOKEN"
 
 
 def test_name_order_beats_place(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORM_VARIABLES", encoded({"KSEFPL_API_TOKEN": SECRET}))
     monkeypatch.setenv("KSEF2_TOKEN", "second choice")
-    assert PaasToken().load().source == "paas:PLATFORM_VARIABLES[KSEFPL_API_TOKEN]"
+    assert PaasToken().load(REQUEST).source == "paas:PLATFORM_VARIABLES[KSEFPL_API_TOKEN]"
 
 
 def test_shared_secret_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KSEFPL_API_TOKEN", SECRET)
-    assert isinstance(PaasToken(kind="shared-secret").load(), SharedSecret)
+    assert isinstance(PaasToken(kind="shared-secret").load(REQUEST), SharedSecret)
 
 
 def test_unset_everywhere_names_what_was_looked_at(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(NotAvailable) as info:
-        PaasToken().load()
+        PaasToken().load(REQUEST)
     message = str(info.value)
     assert "KSEFPL_API_TOKEN and KSEF2_TOKEN not set" in message
     assert "PLATFORM_VARIABLES and MAGENTO_CLOUD_VARIABLES not set" in message
     monkeypatch.setenv("PLATFORM_VARIABLES", encoded({"OTHER": "x"}))
     with pytest.raises(NotAvailable, match="looked in the environment and PLATFORM_VARIABLES"):
-        PaasToken().load()
+        PaasToken().load(REQUEST)
 
 
 @pytest.mark.parametrize(
@@ -138,7 +141,7 @@ def test_malformed_platform_variables_is_an_error_without_the_value(
 ) -> None:
     monkeypatch.setenv("PLATFORM_VARIABLES", value)
     with pytest.raises(CredentialError, match=problem) as info:
-        PaasToken().load()
+        PaasToken().load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
     assert SECRET not in str(info.value) and value not in str(info.value)
     with pytest.raises(CredentialError, match=problem):
@@ -148,7 +151,7 @@ def test_malformed_platform_variables_is_an_error_without_the_value(
 def test_non_string_value_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORM_VARIABLES", encoded({"env:KSEF2_TOKEN": {"token": SECRET}}))
     with pytest.raises(CredentialError, match="is a JSON dict, not a string") as info:
-        PaasToken().load()
+        PaasToken().load(REQUEST)
     assert SECRET not in str(info.value)
 
 
@@ -156,7 +159,7 @@ def test_platform_variables_is_read_only_when_needed(monkeypatch: pytest.MonkeyP
     """A variable found in the environment wins before PLATFORM_VARIABLES is decoded."""
     monkeypatch.setenv("KSEFPL_API_TOKEN", SECRET)
     monkeypatch.setenv("PLATFORM_VARIABLES", "%%%")
-    assert PaasToken().load().token.reveal() == SECRET  # type: ignore[union-attr]
+    assert PaasToken().load(REQUEST).token.reveal() == SECRET  # type: ignore[union-attr]
 
 
 def test_check_is_local_and_says_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +184,7 @@ def test_secret_never_in_repr_or_logs(
     monkeypatch.setenv("PLATFORM_VARIABLES", encoded({"env:KSEFPL_API_TOKEN": SECRET}))
     caplog.set_level(logging.DEBUG)
     source = PaasToken()
-    credential = source.load()
+    credential = source.load(REQUEST)
     logging.getLogger("test").info("loaded %s %r from %r", credential, credential, source)
     assert SECRET not in caplog.text
     assert SECRET not in repr(credential) and SECRET not in repr(source)

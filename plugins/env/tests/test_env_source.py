@@ -9,6 +9,7 @@ from ksef_auth import (
     ConfigError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
@@ -16,6 +17,8 @@ from ksef_auth import (
 )
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_env import EnvToken, context_from_env
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 SECRET = "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5261040828|" + "ab" * 32
 
@@ -35,7 +38,7 @@ class TestEnvTokenContract(CredentialSourceContract):
 
 def test_reads_the_conventional_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KSEF2_TOKEN", f"  {SECRET}\n")
-    credential = EnvToken().load()
+    credential = EnvToken().load(REQUEST)
     assert isinstance(credential, KsefToken)
     assert credential.token.reveal() == SECRET
     assert credential.source == "env:KSEF2_TOKEN"
@@ -46,7 +49,7 @@ def test_name_file_convention(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     secret_file.write_text(SECRET + "\n")
     monkeypatch.delenv("KSEF2_TOKEN", raising=False)
     monkeypatch.setenv("KSEF2_TOKEN_FILE", str(secret_file))
-    assert EnvToken().load().token.reveal() == SECRET  # type: ignore[union-attr]
+    assert EnvToken().load(REQUEST).token.reveal() == SECRET  # type: ignore[union-attr]
 
 
 def test_name_file_unreadable_is_an_error_not_unavailable(
@@ -55,13 +58,13 @@ def test_name_file_unreadable_is_an_error_not_unavailable(
     monkeypatch.delenv("KSEF2_TOKEN", raising=False)
     monkeypatch.setenv("KSEF2_TOKEN_FILE", str(tmp_path / "absent"))
     with pytest.raises(CredentialError, match="KSEF2_TOKEN_FILE points to") as info:
-        EnvToken().load()
+        EnvToken().load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
 
 
 def test_shared_secret_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_KEY", "s3cr3t-value")
-    assert isinstance(EnvToken(var="SHOP_KEY", kind="shared-secret").load(), SharedSecret)
+    assert isinstance(EnvToken(var="SHOP_KEY", kind="shared-secret").load(REQUEST), SharedSecret)
 
 
 def test_missing_variable_is_reported_by_check(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +83,7 @@ def test_secret_never_in_repr_str_or_logs(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("KSEF2_TOKEN", SECRET)
-    credential = EnvToken().load()
+    credential = EnvToken().load(REQUEST)
     caplog.set_level(logging.DEBUG)
     logging.getLogger("test").info("credential %s %r", credential, credential)
     assert SECRET not in caplog.text

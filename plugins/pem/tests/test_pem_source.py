@@ -17,6 +17,7 @@ from ksef_auth import (
     CertificateError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     NotAvailable,
     PluginManager,
@@ -25,6 +26,8 @@ from ksef_auth import (
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_pem import PemSource
 from ksef_auth_testcert.builder import seal_subject, self_signed
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 TEST = Environment.of("test")
 CONTEXT = ContextIdentifier.nip(NIP)
@@ -56,7 +59,7 @@ class TestContract(CredentialSourceContract):
 
 
 def test_pem_rsa(rsa_files, rsa_cert) -> None:
-    credential = PemSource(certificate=str(rsa_files[0]), key=str(rsa_files[1])).load()
+    credential = PemSource(certificate=str(rsa_files[0]), key=str(rsa_files[1])).load(REQUEST)
     assert isinstance(credential, CertificateCredential)
     assert credential.certificate == rsa_cert
     assert credential.key.description == "RSA-2048"
@@ -67,13 +70,13 @@ def test_pem_rsa(rsa_files, rsa_cert) -> None:
 def test_der_files(tmp_path: Path, ec_key, ec_cert) -> None:
     cert = write(tmp_path, "cert.der", cert_bytes(ec_cert, DER))
     key = write(tmp_path, "key.der", key_bytes(ec_key, DER))
-    assert PemSource(certificate=cert, key=key).load().certificate == ec_cert
+    assert PemSource(certificate=cert, key=key).load(REQUEST).certificate == ec_cert
 
 
 def test_der_file_named_pem_is_read_by_content(tmp_path: Path, ec_key, ec_cert) -> None:
     cert = write(tmp_path, "cert.pem", cert_bytes(ec_cert, DER))
     key = write(tmp_path, "key.pem", key_bytes(ec_key, DER))
-    assert PemSource(certificate=cert, key=key).load().certificate == ec_cert
+    assert PemSource(certificate=cert, key=key).load(REQUEST).certificate == ec_cert
 
 
 def test_traditional_openssl_key(tmp_path: Path, rsa_key, rsa_cert, rsa_files) -> None:
@@ -83,19 +86,19 @@ def test_traditional_openssl_key(tmp_path: Path, rsa_key, rsa_cert, rsa_files) -
         key_bytes(rsa_key, fmt=serialization.PrivateFormat.TraditionalOpenSSL, password=PASSWORD),
     )
     source = PemSource(certificate=rsa_files[0], key=key, password=SecretRef.value(PASSWORD))
-    assert source.load().certificate == rsa_cert
+    assert source.load(REQUEST).certificate == rsa_cert
 
 
 def test_key_in_the_certificate_file(tmp_path: Path, ec_key, ec_cert) -> None:
     both = write(tmp_path, "both.pem", cert_bytes(ec_cert) + key_bytes(ec_key))
-    assert PemSource(certificate=both).load().certificate == ec_cert
+    assert PemSource(certificate=both).load(REQUEST).certificate == ec_cert
 
 
 def test_bundle_picks_the_leaf_by_key(tmp_path: Path, ec_key, ca) -> None:
     ca_cert, leaf = ca
     bundle = write(tmp_path, "bundle.pem", cert_bytes(ca_cert) + cert_bytes(leaf))
     key = write(tmp_path, "key.pem", key_bytes(ec_key))
-    credential = PemSource(certificate=bundle, key=key).load()
+    credential = PemSource(certificate=bundle, key=key).load(REQUEST)
     assert credential.certificate == leaf
     assert credential.chain == (ca_cert,)
 
@@ -105,9 +108,9 @@ def test_chain_files(tmp_path: Path, ec_key, ca) -> None:
     cert = write(tmp_path, "leaf.pem", cert_bytes(leaf))
     key = write(tmp_path, "key.pem", key_bytes(ec_key))
     chain = write(tmp_path, "ca.der", cert_bytes(ca_cert, DER))
-    credential = PemSource(certificate=cert, key=key, chain=[chain]).load()
+    credential = PemSource(certificate=cert, key=key, chain=[chain]).load(REQUEST)
     assert credential.chain == (ca_cert,)
-    assert PemSource(certificate=cert, key=key, chain=str(chain)).load().chain == (ca_cert,)
+    assert PemSource(certificate=cert, key=key, chain=str(chain)).load(REQUEST).chain == (ca_cert,)
 
 
 # --- encrypted keys -------------------------------------------------------------------------------
@@ -121,34 +124,34 @@ def encrypted(tmp_path: Path, rsa_key, rsa_files) -> tuple[Path, Path]:
 def test_encrypted_with_env_reference(encrypted, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY_PASSWORD", PASSWORD)
     source = PemSource(*encrypted, password=SecretRef.env("MY_KEY_PASSWORD"))
-    assert source.load().key.description == "RSA-2048"
+    assert source.load(REQUEST).key.description == "RSA-2048"
 
 
 def test_encrypted_with_file_reference(encrypted, tmp_path: Path) -> None:
     secret = write(tmp_path, "password.txt", PASSWORD.encode() + b"\n")
-    assert PemSource(*encrypted, password=SecretRef.file(secret)).load()
+    assert PemSource(*encrypted, password=SecretRef.file(secret)).load(REQUEST)
 
 
 def test_encrypted_with_default_variable(encrypted, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KSEF2_KEY_PASSWORD", PASSWORD)
-    assert PemSource(*encrypted).load()
+    assert PemSource(*encrypted).load(REQUEST)
 
 
 def test_default_variable_ignored_for_plain_key(rsa_files, monkeypatch) -> None:
     monkeypatch.setenv("KSEF2_KEY_PASSWORD", "unrelated")
-    assert PemSource(*rsa_files).load()
+    assert PemSource(*rsa_files).load(REQUEST)
 
 
 def test_encrypted_without_password(encrypted) -> None:
     with pytest.raises(CredentialError, match="is encrypted and no password is set.*KSEF2_KEY"):
-        PemSource(*encrypted).load()
+        PemSource(*encrypted).load(REQUEST)
 
 
 def test_wrong_password(encrypted, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY_PASSWORD", "not the password")
     source = PemSource(*encrypted, password=SecretRef.env("MY_KEY_PASSWORD"))
     with pytest.raises(CredentialError, match="wrong password for key file .*enc.pem") as info:
-        source.load()
+        source.load(REQUEST)
     assert "environment variable MY_KEY_PASSWORD" in str(info.value)
     assert "not the password" not in str(info.value)
 
@@ -156,7 +159,7 @@ def test_wrong_password(encrypted, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_password_variable(encrypted) -> None:
     source = PemSource(*encrypted, password=SecretRef.env("KSEF_TEST_UNSET_VARIABLE"))
     with pytest.raises(CredentialError, match="KSEF_TEST_UNSET_VARIABLE is not set"):
-        source.load()
+        source.load(REQUEST)
     with pytest.raises(CredentialError, match="password: environment variable"):
         source.check(TEST, CONTEXT)
 
@@ -174,7 +177,7 @@ def test_pem_text_from_variables(monkeypatch, ec_key, ec_cert) -> None:
     # one-line form with literal \n, as some platforms store multi-line values
     monkeypatch.setenv("KEY_PEM", key_bytes(ec_key).decode().replace("\n", "\\n"))
     source = PemSource(certificate_pem=SecretRef.env("CERT_PEM"), key_pem=SecretRef.env("KEY_PEM"))
-    credential = source.load()
+    credential = source.load(REQUEST)
     assert credential.certificate == ec_cert
     assert credential.source == "pem:certificate_pem (environment variable CERT_PEM)"
 
@@ -183,7 +186,7 @@ def test_base64_der_from_variables(monkeypatch, ec_key, ec_cert) -> None:
     monkeypatch.setenv("CERT_B64", base64.b64encode(cert_bytes(ec_cert, DER)).decode())
     monkeypatch.setenv("KEY_B64", base64.b64encode(key_bytes(ec_key, DER)).decode())
     source = PemSource(certificate_pem=SecretRef.env("CERT_B64"), key_pem=SecretRef.env("KEY_B64"))
-    assert source.load().certificate == ec_cert
+    assert source.load(REQUEST).certificate == ec_cert
 
 
 def test_unset_pem_variable_is_not_available(monkeypatch) -> None:
@@ -191,7 +194,7 @@ def test_unset_pem_variable_is_not_available(monkeypatch) -> None:
         certificate_pem=SecretRef.env("KSEF_TEST_NO_CERT"), key_pem=SecretRef.env("KSEF_TEST_NO")
     )
     with pytest.raises(NotAvailable, match="KSEF_TEST_NO_CERT is not set"):
-        source.load()
+        source.load(REQUEST)
     with pytest.raises(NotAvailable):
         source.check(TEST, CONTEXT)
 
@@ -200,7 +203,7 @@ def test_garbage_variable(monkeypatch, rsa_files) -> None:
     monkeypatch.setenv("KEY_PEM", "this is not a key!")
     source = PemSource(certificate=rsa_files[0], key_pem=SecretRef.env("KEY_PEM"))
     with pytest.raises(CredentialError, match="key_pem is neither PEM text nor base64"):
-        source.load()
+        source.load(REQUEST)
 
 
 # --- bad inputs -----------------------------------------------------------------------------------
@@ -210,21 +213,21 @@ def test_key_certificate_mismatch(tmp_path: Path, rsa_cert, ec_key) -> None:
     cert = write(tmp_path, "cert.pem", cert_bytes(rsa_cert))
     key = write(tmp_path, "key.pem", key_bytes(ec_key))
     with pytest.raises(CertificateError, match="does not belong to the certificate") as info:
-        PemSource(certificate=cert, key=key).load()
+        PemSource(certificate=cert, key=key).load(REQUEST)
     assert "VATPL-5265877635" in str(info.value) and " to " in str(info.value)
 
 
 def test_empty_file(tmp_path: Path, rsa_files) -> None:
     empty = write(tmp_path, "empty.pem", b"")
     with pytest.raises(CredentialError, match=r"certificate file .*empty.pem is empty"):
-        PemSource(certificate=empty, key=rsa_files[1]).load()
+        PemSource(certificate=empty, key=rsa_files[1]).load(REQUEST)
     with pytest.raises(CredentialError, match=r"key file .*empty.pem is empty"):
-        PemSource(certificate=rsa_files[0], key=empty).load()
+        PemSource(certificate=rsa_files[0], key=empty).load(REQUEST)
 
 
 def test_directory_instead_of_file(tmp_path: Path, rsa_files) -> None:
     with pytest.raises(CredentialError, match="is a directory"):
-        PemSource(certificate=tmp_path, key=rsa_files[1]).load()
+        PemSource(certificate=tmp_path, key=rsa_files[1]).load(REQUEST)
     with pytest.raises(CredentialError, match="is not a file"):
         PemSource(certificate=tmp_path, key=rsa_files[1]).check(TEST, CONTEXT)
 
@@ -232,7 +235,7 @@ def test_directory_instead_of_file(tmp_path: Path, rsa_files) -> None:
 def test_missing_file_is_not_available(tmp_path: Path, rsa_files) -> None:
     source = PemSource(certificate=tmp_path / "nope.pem", key=rsa_files[1])
     with pytest.raises(NotAvailable, match=r"certificate file .*nope.pem does not exist"):
-        source.load()
+        source.load(REQUEST)
     with pytest.raises(NotAvailable):
         source.check(TEST, CONTEXT)
 
@@ -247,36 +250,36 @@ def test_unreadable_file_message(rsa_files, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(os, "access", access)
     with pytest.raises(CredentialError, match=r"key file .*key.pem is not readable by this user"):
-        PemSource(*rsa_files).load()
+        PemSource(*rsa_files).load(REQUEST)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_unreadable_file_for_real(rsa_files) -> None:
     rsa_files[1].chmod(0)
     with pytest.raises(CredentialError, match="is not readable"):
-        PemSource(*rsa_files).load()
+        PemSource(*rsa_files).load(REQUEST)
 
 
 def test_garbage_certificate(tmp_path: Path, rsa_files) -> None:
     junk = write(tmp_path, "cert.pem", b"\x00\x01 definitely not a certificate")
     with pytest.raises(CertificateError, match="holds no readable certificate"):
-        PemSource(certificate=junk, key=rsa_files[1]).load()
+        PemSource(certificate=junk, key=rsa_files[1]).load(REQUEST)
 
 
 def test_files_swapped(rsa_files) -> None:
     cert, key = rsa_files
     with pytest.raises(CertificateError, match="holds no readable certificate"):
-        PemSource(certificate=key, key=cert).load()
+        PemSource(certificate=key, key=cert).load(REQUEST)
 
 
 def test_certificate_given_as_key(rsa_files) -> None:
     with pytest.raises(CertificateError, match="holds no readable private key"):
-        PemSource(certificate=rsa_files[0], key=rsa_files[0]).load()
+        PemSource(certificate=rsa_files[0], key=rsa_files[0]).load(REQUEST)
 
 
 def test_no_key_anywhere(rsa_files) -> None:
     with pytest.raises(CredentialError, match="no private key.*set key"):
-        PemSource(certificate=rsa_files[0]).load()
+        PemSource(certificate=rsa_files[0]).load(REQUEST)
 
 
 def test_ed25519_rejected(tmp_path: Path) -> None:
@@ -284,7 +287,7 @@ def test_ed25519_rejected(tmp_path: Path) -> None:
     cert = write(tmp_path, "cert.pem", cert_bytes(self_signed(key, seal_subject(NIP))))
     key_file = write(tmp_path, "key.pem", key_bytes(key))
     with pytest.raises(CertificateError, match="Ed25519.*only RSA .* and ECDSA"):
-        PemSource(certificate=cert, key=key_file).load()
+        PemSource(certificate=cert, key=key_file).load(REQUEST)
 
 
 def test_option_errors(rsa_files) -> None:

@@ -8,9 +8,11 @@ import pytest
 from p12_support import PASSWORD, modern, write
 
 import ksef_auth_pkcs12
-from ksef_auth import ConfigError, PluginManager
+from ksef_auth import ConfigError, CredentialRequest, PluginManager
 from ksef_auth.config import load
 from ksef_auth_pkcs12 import Pkcs12Source
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 xades = pytest.importorskip("ksef_auth_xades")
 memory = pytest.importorskip("ksef_auth_memory")
@@ -43,7 +45,7 @@ store = "memory"
     strategy = load(config, manager=manager).strategy("seal")
     assert isinstance(strategy.credential, Pkcs12Source)
     assert strategy.credential.path == tmp_path / "seal.p12"
-    assert strategy.credential.load().certificate == rsa_cert
+    assert strategy.credential.load(REQUEST).certificate == rsa_cert
     assert strategy.signer.allowed_ips == ("10.0.0.0/8",)
 
 

@@ -15,6 +15,7 @@ from ksef_auth import (
     CertificateError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     NotAvailable,
     PluginManager,
@@ -22,6 +23,8 @@ from ksef_auth import (
 )
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_pkcs12 import Pkcs12Source
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 TEST = Environment.of("test")
 CONTEXT = ContextIdentifier.nip(NIP)
@@ -51,7 +54,7 @@ class TestContract(CredentialSourceContract):
 
 
 def test_modern_with_default_variable(rsa_p12: Path, rsa_cert) -> None:
-    credential = Pkcs12Source(str(rsa_p12)).load()
+    credential = Pkcs12Source(str(rsa_p12)).load(REQUEST)
     assert credential.certificate == rsa_cert
     assert credential.key.description == "RSA-2048"
     assert credential.source == f"pkcs12:{rsa_p12}"
@@ -60,12 +63,12 @@ def test_modern_with_default_variable(rsa_p12: Path, rsa_cert) -> None:
 def test_modern_with_file_reference(tmp_path: Path, rsa_p12: Path, monkeypatch) -> None:
     monkeypatch.delenv("KSEF2_P12_PASSWORD")
     secret = write(tmp_path, "pw", PASSWORD.encode())
-    assert Pkcs12Source(rsa_p12, password=SecretRef.file(secret)).load()
+    assert Pkcs12Source(rsa_p12, password=SecretRef.file(secret)).load(REQUEST)
 
 
 def test_legacy_3des(tmp_path: Path, ec_key, ec_cert) -> None:
     path = write(tmp_path, "legacy.pfx", legacy_3des(ec_key, ec_cert))
-    credential = Pkcs12Source(path).load()
+    credential = Pkcs12Source(path).load(REQUEST)
     assert credential.certificate == ec_cert
     assert credential.key.description == "EC-secp256r1"
 
@@ -74,18 +77,20 @@ def test_legacy_rc2(tmp_path: Path, rsa_key, rsa_cert) -> None:
     data = legacy_rc2(tmp_path, rsa_key, rsa_cert)
     if data is None:
         pytest.skip("the openssl CLI (with -legacy) is needed to write an RC2 file")
-    assert Pkcs12Source(write(tmp_path, "rc2.p12", data)).load().certificate == rsa_cert
+    assert Pkcs12Source(write(tmp_path, "rc2.p12", data)).load(REQUEST).certificate == rsa_cert
 
 
 def test_unencrypted_without_password(tmp_path: Path, ec_key, ec_cert, monkeypatch) -> None:
     monkeypatch.delenv("KSEF2_P12_PASSWORD")
     path = write(tmp_path, "open.p12", modern(ec_key, ec_cert, password=None))
-    assert Pkcs12Source(path).load().certificate == ec_cert
+    assert Pkcs12Source(path).load(REQUEST).certificate == ec_cert
 
 
 def test_leaf_chosen_by_key_and_chain_kept(tmp_path: Path, ec_key, ca) -> None:
     ca_cert, leaf = ca
-    credential = Pkcs12Source(write(tmp_path, "chain.p12", modern(ec_key, leaf, [ca_cert]))).load()
+    credential = Pkcs12Source(write(tmp_path, "chain.p12", modern(ec_key, leaf, [ca_cert]))).load(
+        REQUEST
+    )
     assert credential.certificate == leaf
     assert credential.chain == (ca_cert,)
     # no certificate in the main slot: the leaf is found among the others by its key
@@ -94,7 +99,7 @@ def test_leaf_chosen_by_key_and_chain_kept(tmp_path: Path, ec_key, ca) -> None:
     )
     credential = Pkcs12Source(
         write(tmp_path, "bag.p12", data), password=SecretRef.value("pw")
-    ).load()
+    ).load(REQUEST)
     assert credential.certificate == leaf
     assert credential.chain == (ca_cert,)
 
@@ -105,7 +110,7 @@ def test_leaf_chosen_by_key_and_chain_kept(tmp_path: Path, ec_key, ca) -> None:
 def test_wrong_password(rsa_p12: Path, monkeypatch) -> None:
     monkeypatch.setenv("KSEF2_P12_PASSWORD", "not it")
     with pytest.raises(CredentialError, match="wrong password for PKCS#12 file") as info:
-        Pkcs12Source(rsa_p12).load()
+        Pkcs12Source(rsa_p12).load(REQUEST)
     assert "environment variable KSEF2_P12_PASSWORD" in str(info.value)
     assert "not it" not in str(info.value)
 
@@ -113,13 +118,13 @@ def test_wrong_password(rsa_p12: Path, monkeypatch) -> None:
 def test_password_needed_but_variable_unset(rsa_p12: Path, monkeypatch) -> None:
     monkeypatch.delenv("KSEF2_P12_PASSWORD")
     with pytest.raises(CredentialError, match="password-protected and no password is set"):
-        Pkcs12Source(rsa_p12).load()
+        Pkcs12Source(rsa_p12).load(REQUEST)
 
 
 def test_explicit_password_variable_missing(rsa_p12: Path) -> None:
     source = Pkcs12Source(rsa_p12, password=SecretRef.env("KSEF_TEST_UNSET_P12"))
     with pytest.raises(CredentialError, match="KSEF_TEST_UNSET_P12 is not set"):
-        source.load()
+        source.load(REQUEST)
     with pytest.raises(CredentialError, match="password: environment variable"):
         source.check(TEST, CONTEXT)
 
@@ -134,7 +139,7 @@ def test_no_private_key(tmp_path: Path, rsa_cert) -> None:
         b"x", None, rsa_cert, None, serialization.BestAvailableEncryption(PASSWORD.encode())
     )
     with pytest.raises(CertificateError, match="holds no private key") as info:
-        Pkcs12Source(write(tmp_path, "nokey.p12", data)).load()
+        Pkcs12Source(write(tmp_path, "nokey.p12", data)).load(REQUEST)
     assert "VATPL-5265877635" in str(info.value)
 
 
@@ -145,36 +150,36 @@ def test_key_belongs_to_no_certificate(tmp_path: Path, ec_key, rsa_cert) -> None
         b"x", ec_key, None, [rsa_cert], serialization.BestAvailableEncryption(PASSWORD.encode())
     )
     with pytest.raises(CertificateError, match="belongs to none of its certificates"):
-        Pkcs12Source(write(tmp_path, "mismatch.p12", key_only)).load()
+        Pkcs12Source(write(tmp_path, "mismatch.p12", key_only)).load(REQUEST)
 
 
 def test_pem_file_given(tmp_path: Path, rsa_cert) -> None:
     path = write(tmp_path, "cert.p12", rsa_cert.public_bytes(serialization.Encoding.PEM))
     with pytest.raises(CredentialError, match="is a PEM file, not PKCS#12: use the pem"):
-        Pkcs12Source(path).load()
+        Pkcs12Source(path).load(REQUEST)
 
 
 def test_der_certificate_given(tmp_path: Path, rsa_cert) -> None:
     path = write(tmp_path, "cert.p12", rsa_cert.public_bytes(serialization.Encoding.DER))
     with pytest.raises(CredentialError, match="is not a PKCS#12 file"):
-        Pkcs12Source(path).load()
+        Pkcs12Source(path).load(REQUEST)
 
 
 def test_empty_file(tmp_path: Path) -> None:
     with pytest.raises(CredentialError, match="is empty"):
-        Pkcs12Source(write(tmp_path, "empty.p12", b"")).load()
+        Pkcs12Source(write(tmp_path, "empty.p12", b"")).load(REQUEST)
 
 
 def test_directory(tmp_path: Path) -> None:
     with pytest.raises(CredentialError, match="is a directory"):
-        Pkcs12Source(tmp_path).load()
+        Pkcs12Source(tmp_path).load(REQUEST)
     with pytest.raises(CredentialError, match="is not a file"):
         Pkcs12Source(tmp_path).check(TEST, CONTEXT)
 
 
 def test_missing_file_is_not_available(tmp_path: Path) -> None:
     with pytest.raises(NotAvailable, match="does not exist"):
-        Pkcs12Source(tmp_path / "nope.p12").load()
+        Pkcs12Source(tmp_path / "nope.p12").load(REQUEST)
     with pytest.raises(NotAvailable):
         Pkcs12Source(tmp_path / "nope.p12").check(TEST, CONTEXT)
 
@@ -185,14 +190,14 @@ def test_unreadable_file_message(rsa_p12: Path, monkeypatch) -> None:
         os, "access", lambda p, m, *a, **k: False if Path(p) == rsa_p12 else real_access(p, m)
     )
     with pytest.raises(CredentialError, match="is not readable by this user"):
-        Pkcs12Source(rsa_p12).load()
+        Pkcs12Source(rsa_p12).load(REQUEST)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_unreadable_file_for_real(rsa_p12: Path) -> None:
     rsa_p12.chmod(0)
     with pytest.raises(CredentialError, match="is not readable"):
-        Pkcs12Source(rsa_p12).load()
+        Pkcs12Source(rsa_p12).load(REQUEST)
 
 
 def test_registered_with_documented_options() -> None:

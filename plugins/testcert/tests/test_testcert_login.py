@@ -29,10 +29,21 @@ def strategy(environment: str, source: TestCertificateSource) -> Strategy:
 @pytest.mark.parametrize("key_type", ["rsa", "ec"])
 @pytest.mark.parametrize("kind", ["seal", "personal"])
 def test_login(ksef_simulator, kind: str, key_type: str) -> None:
-    # no nip: the strategy's check() fills it in from the context
+    # no nip: the certificate takes the NIP of the login's context
     source = TestCertificateSource(kind=kind, key_type=key_type)  # type: ignore[arg-type]
     assert strategy(ksef_simulator.base_url, source).token()
-    assert source.nip == NIP
+    assert source.nip is None  # nothing is remembered from one context for another
+
+
+def test_one_source_serves_many_contexts(ksef_simulator) -> None:
+    """Each context gets a certificate with its own NIP from one source."""
+    source = TestCertificateSource(kind="seal", key_type="ec")
+    first = strategy(ksef_simulator.base_url, source)
+    other = first.with_context("1234563218")
+    assert first.token() and other.token()
+    mine = source.load(first.credential_request).certificate.subject.rfc4514_string()
+    theirs = source.load(other.credential_request).certificate.subject.rfc4514_string()
+    assert f"VATPL-{NIP}" in mine and "VATPL-1234563218" in theirs
 
 
 def test_login_personal_pesel(ksef_simulator) -> None:

@@ -14,12 +14,15 @@ from ksef_auth import (
     ConfigError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     PluginManager,
     SecretRef,
 )
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_testcert import REFUSAL, TestCertificateSource
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 NIP = "5265877635"
 PESEL = "44051401359"
@@ -41,7 +44,7 @@ class TestContract(CredentialSourceContract):
 
 
 def test_seal_subject() -> None:
-    credential = TestCertificateSource(nip=NIP, key_type="ec").load()
+    credential = TestCertificateSource(nip=NIP, key_type="ec").load(REQUEST)
     certificate = credential.certificate
     assert attributes(certificate, NameOID.ORGANIZATION_IDENTIFIER) == [f"VATPL-{NIP}"]
     assert attributes(certificate, NameOID.COUNTRY_NAME) == ["PL"]
@@ -55,15 +58,17 @@ def test_seal_subject() -> None:
 
 
 def test_personal_subjects() -> None:
-    by_nip = TestCertificateSource(nip=NIP, kind="personal", key_type="ec").load().certificate
+    by_nip = (
+        TestCertificateSource(nip=NIP, kind="personal", key_type="ec").load(REQUEST).certificate
+    )
     assert attributes(by_nip, NameOID.SERIAL_NUMBER) == [f"TINPL-{NIP}"]
     assert attributes(by_nip, NameOID.GIVEN_NAME) and attributes(by_nip, NameOID.SURNAME)
-    by_pesel = TestCertificateSource(pesel=PESEL, kind="personal", key_type="ec").load()
+    by_pesel = TestCertificateSource(pesel=PESEL, kind="personal", key_type="ec").load(REQUEST)
     assert attributes(by_pesel.certificate, NameOID.SERIAL_NUMBER) == [f"PNOPL-{PESEL}"]
 
 
 def test_rsa_2048_and_validity() -> None:
-    certificate = TestCertificateSource(nip=NIP).load().certificate
+    certificate = TestCertificateSource(nip=NIP).load(REQUEST).certificate
     assert certificate.public_key().key_size == 2048
     lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
     assert 730 * 86400 < lifetime.total_seconds() < 731 * 86400
@@ -71,8 +76,8 @@ def test_rsa_2048_and_validity() -> None:
 
 def test_made_once_per_instance() -> None:
     source = TestCertificateSource(nip=NIP, key_type="ec")
-    assert source.load() is source.load()
-    assert TestCertificateSource(nip=NIP, key_type="ec").load() != source.load()
+    assert source.load(REQUEST) is source.load(REQUEST)
+    assert TestCertificateSource(nip=NIP, key_type="ec").load(REQUEST) != source.load(REQUEST)
 
 
 @pytest.mark.parametrize("name", ["demo", "production"])
@@ -88,14 +93,20 @@ def test_allowed_on_test_and_local() -> None:
         TestCertificateSource(nip=NIP, key_type="ec").check(environment, ContextIdentifier.nip(NIP))
 
 
-def test_nip_taken_from_context() -> None:
+def test_nip_taken_from_the_requests_context() -> None:
     source = TestCertificateSource(key_type="ec")
-    with pytest.raises(CredentialError, match="needs a NIP"):
-        source.load()
-    source.check(LOCAL, ContextIdentifier.internal_id(f"{NIP}-00001"))
-    assert source.nip == NIP
-    certificate = source.load().certificate
+    internal = CredentialRequest(
+        environment=LOCAL, context=ContextIdentifier.internal_id(f"{NIP}-00001")
+    )
+    certificate = source.load(internal).certificate
     assert attributes(certificate, NameOID.ORGANIZATION_IDENTIFIER) == [f"VATPL-{NIP}"]
+    other = CredentialRequest(environment=LOCAL, context=ContextIdentifier.nip("1234563218"))
+    certificate = source.load(other).certificate
+    assert attributes(certificate, NameOID.ORGANIZATION_IDENTIFIER) == ["VATPL-1234563218"]
+    assert source.nip is None
+    peppol = CredentialRequest(environment=LOCAL, context=ContextIdentifier.peppol_id("PPL123456"))
+    with pytest.raises(CredentialError, match="has no NIP"):
+        source.load(peppol)
 
 
 def test_peppol_context_needs_a_nip() -> None:
@@ -123,7 +134,7 @@ def test_persisted_in_a_directory_with_the_key_encrypted(tmp_path: Path) -> None
     directory = tmp_path / "certs"
     first = TestCertificateSource(
         nip=NIP, key_type="ec", directory=str(directory), password=KEEP
-    ).load()
+    ).load(REQUEST)
     files = sorted(directory.iterdir())
     assert [f.name for f in files] == [
         f"seal-VATPL-{NIP}-ec.cert.pem",
@@ -132,25 +143,29 @@ def test_persisted_in_a_directory_with_the_key_encrypted(tmp_path: Path) -> None
     assert stat.S_IMODE(files[1].stat().st_mode) == 0o600
     assert files[1].read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    again = TestCertificateSource(nip=NIP, key_type="ec", directory=directory, password=KEEP).load()
+    again = TestCertificateSource(nip=NIP, key_type="ec", directory=directory, password=KEEP).load(
+        REQUEST
+    )
     assert again.fingerprint == first.fingerprint
 
 
 def test_without_a_password_one_is_generated_beside_the_key(tmp_path: Path) -> None:
-    first = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path).load()
+    first = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path).load(REQUEST)
     secret = tmp_path / "key.secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     key_file = tmp_path / f"seal-VATPL-{NIP}-ec.key.pem"
     assert key_file.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    again = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path).load()
+    again = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path).load(REQUEST)
     assert again.fingerprint == first.fingerprint
 
 
 def test_damaged_files_are_replaced(tmp_path: Path) -> None:
     source = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path, password=KEEP)
-    first = source.load()
+    first = source.load(REQUEST)
     (tmp_path / f"seal-VATPL-{NIP}-ec.key.pem").write_text("garbage")
-    second = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path, password=KEEP).load()
+    second = TestCertificateSource(nip=NIP, key_type="ec", directory=tmp_path, password=KEEP).load(
+        REQUEST
+    )
     assert second.fingerprint != first.fingerprint
 
 

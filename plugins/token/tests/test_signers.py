@@ -179,7 +179,7 @@ class Source:
     def __init__(self, credential: KsefToken | SharedSecret) -> None:
         self.credential = credential
 
-    def load(self) -> KsefToken | SharedSecret:
+    def load(self, request: object) -> KsefToken | SharedSecret:
         return self.credential
 
 

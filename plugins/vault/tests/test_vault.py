@@ -15,6 +15,7 @@ from ksef_auth import (
     ConfigError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
@@ -27,6 +28,8 @@ from ksef_auth.sealing import generate_key
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_vault import KEY_FILE, Vault, VaultError, VaultSource
 from ksef_auth_vault.vault import default_path
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
 WRONG_KEY = (
     "the stored token 'shop' cannot be decrypted with the configured key (was the key changed?):"
@@ -61,7 +64,7 @@ def test_round_trip_with_the_env_key(
 ) -> None:
     monkeypatch.setenv("KSEF_AUTH_VAULT_KEY", key)
     assert Vault(vault_path).set("shop", Secret(TOKEN)) is False
-    credential = VaultSource(name="shop", path=vault_path).load()
+    credential = VaultSource(name="shop", path=vault_path).load(REQUEST)
     assert isinstance(credential, KsefToken)
     assert credential.token.reveal() == TOKEN
     assert credential.source == "vault:shop"
@@ -127,7 +130,7 @@ def test_a_changed_key_is_a_clear_credential_error(vault_path: Path, key: str) -
     stored(vault_path, key)
     source = VaultSource(name="shop", path=vault_path, key=SecretRef.value(generate_key()))
     with pytest.raises(CredentialError) as info:
-        source.load()
+        source.load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
     assert str(info.value) == WRONG_KEY.format(path=vault_path)
     assert TOKEN not in str(info.value) and key not in str(info.value)
@@ -139,7 +142,7 @@ def test_a_lost_key_file_is_a_clear_credential_error(vault_path: Path) -> None:
     stored(vault_path, None)
     (vault_path.parent / KEY_FILE).unlink()
     with pytest.raises(CredentialError, match="no key is configured") as info:
-        VaultSource(name="shop", path=vault_path).load()
+        VaultSource(name="shop", path=vault_path).load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
     assert "ksef-auth vault set shop" in str(info.value)
 
@@ -238,7 +241,7 @@ def test_tampering_is_a_credential_error(
     stored(vault_path, key)
     tamper(vault_path, "shop", field, change)
     with pytest.raises(CredentialError, match="does not authenticate") as info:
-        VaultSource(name="shop", path=vault_path, key=SecretRef.value(key)).load()
+        VaultSource(name="shop", path=vault_path, key=SecretRef.value(key)).load(REQUEST)
     assert not isinstance(info.value, NotAvailable)
     assert TOKEN not in str(info.value)
 
@@ -261,7 +264,7 @@ def test_a_damaged_vault_is_a_vault_error(vault_path: Path, key: str, content: s
     stored(vault_path, key)
     vault_path.write_text(content)
     with pytest.raises(VaultError, match="is damaged"):
-        VaultSource(name="shop", path=vault_path, key=SecretRef.value(key)).load()
+        VaultSource(name="shop", path=vault_path, key=SecretRef.value(key)).load(REQUEST)
     with pytest.raises(VaultError):  # and is not overwritten by a write
         Vault(vault_path, SecretRef.value(key)).set("x", Secret("y"))
     assert vault_path.read_text() == content
@@ -277,10 +280,10 @@ def test_a_newer_format_asks_for_an_upgrade(vault_path: Path, key: str) -> None:
 def test_a_missing_entry_or_vault_is_not_available(vault_path: Path, key: str) -> None:
     source = VaultSource(name="shop", path=vault_path, key=SecretRef.value(key))
     with pytest.raises(NotAvailable, match="does not exist"):
-        source.load()
+        source.load(REQUEST)
     stored(vault_path, key, name="other")
     with pytest.raises(NotAvailable, match="no entry 'shop'.*ksef-auth vault set shop"):
-        source.load()
+        source.load(REQUEST)
 
 
 def test_check_reports_a_changed_key_at_strategy_load(vault_path: Path, key: str) -> None:
@@ -332,7 +335,7 @@ def test_no_secret_in_repr_entries_or_logs(
     caplog.set_level(logging.DEBUG)
     vault = stored(vault_path, key)
     source = VaultSource(name="shop", path=vault_path, key=SecretRef.value(key))
-    credential = source.load()
+    credential = source.load(REQUEST)
     shown = " ".join(
         [
             repr(vault),

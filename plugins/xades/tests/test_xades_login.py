@@ -28,7 +28,7 @@ class Fixed:
     def __init__(self, credential: CertificateCredential) -> None:
         self.credential = credential
 
-    def load(self) -> CertificateCredential:
+    def load(self, request: object) -> CertificateCredential:
         return self.credential
 
 

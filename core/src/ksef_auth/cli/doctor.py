@@ -244,7 +244,7 @@ class Doctor:
         check = getattr(s.credential, "check", None)
         if check is not None:
             check(s.environment, s.context)
-        self.credential = s.credential.load()
+        self.credential = s.load_credential(purpose="check")
         kind = type(self.credential).__name__
         source = getattr(self.credential, "source", "") or _name(s.credential)
         return f"{kind} from {source} (fingerprint {self.credential.fingerprint[:20]})"

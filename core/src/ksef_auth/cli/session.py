@@ -86,7 +86,7 @@ def stored_session(strategy: Strategy) -> SessionTokens | None:
     current = strategy.session.current()
     if current is not None:
         return current
-    credential = strategy.credential.load()
+    credential = strategy.load_credential()
     return strategy.store.get(strategy.session.key_for(credential.fingerprint))
 
 

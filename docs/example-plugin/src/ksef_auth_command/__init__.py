@@ -3,11 +3,12 @@
 Password managers and secret agents can print a secret on demand (``pass show ksef/token``,
 ``op read op://Finance/KSeF/token``, ``vault kv get -field=token secret/ksef``). This source runs
 such a program at each login and reads the token from its standard output, so the token is never
-stored in a file or a variable.
+stored in a file or a variable. Arguments may name the login's context, so one strategy serves
+every client of a firm (``{nip}``, ``{context}``: see ``CredentialRequest.fill``).
 
 .. code-block:: toml
 
-    credential = { use = "command", command = ["pass", "show", "ksef/token"] }
+    credential = { use = "command", command = ["pass", "show", "ksef/{nip}"] }
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import attrs
 from ksef_auth import (
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
     Register,
     hookimpl,
+    template_fields,
 )
 
 __all__ = ["CommandToken"]
@@ -41,6 +44,8 @@ def _not_empty(
 ) -> None:
     if not value:
         raise ValueError("command must name a program, e.g. ['pass', 'show', 'ksef/token']")
+    for part in value:
+        template_fields(part)  # an unknown {placeholder} is reported when the strategy loads
 
 
 @attrs.frozen
@@ -61,11 +66,13 @@ class CommandToken:
         if shutil.which(self.command[0]) is None:
             raise NotAvailable(f"program {self.command[0]!r} is not installed or not on PATH")
 
-    def load(self) -> KsefToken:
+    def load(self, request: CredentialRequest) -> KsefToken:
+        """Run the program for this login's context; its standard output is the token."""
         program = self.command[0]
+        argv = [request.fill(part) for part in self.command]
         try:
             done = subprocess.run(
-                self.command,
+                argv,
                 capture_output=True,
                 text=True,
                 timeout=self.timeout,

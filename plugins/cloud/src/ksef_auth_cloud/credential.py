@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ksef_auth import CredentialError, KsefToken, SharedSecret
+from ksef_auth import CredentialError, KsefToken, SharedSecret, template_fields
 
 Kind = Literal["ksef-token", "shared-secret"]
 KINDS: tuple[Kind, ...] = ("ksef-token", "shared-secret")
@@ -26,6 +26,12 @@ def not_blank(instance: object, attribute: attrs.Attribute[Any], value: object) 
     """attrs validator: a non-empty string."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")
+
+
+def name_template(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """attrs validator: a name whose placeholders (``{nip}``, ``{context}``, ...) are known."""
+    if isinstance(value, str):
+        template_fields(value)
 
 
 def optional_not_blank(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -25,10 +25,12 @@ import attrs
 from ksef_auth import (
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
     SharedSecret,
+    template_fields,
 )
 from ksef_auth_cloud.credential import kind_field, make_credential
 
@@ -51,8 +53,20 @@ def _variable_names(
     if not value:
         raise ValueError(f"{attribute.name} must name at least one variable")
     for name in value:
-        if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
-            raise ValueError(f"{attribute.name} must hold environment variable names, got {name!r}")
+        plain = name
+        if isinstance(name, str):
+            for field in template_fields(name):
+                plain = plain.replace("{" + field + "}", "X")
+        if not isinstance(plain, str) or not plain or not plain.replace("_", "").isalnum():
+            raise ValueError(
+                f"{attribute.name} must hold environment variable names (with placeholders such"
+                f" as KSEF_TOKEN_{{nip}}), got {name!r}"
+            )
+
+
+def _variable(name: str) -> str:
+    """A filled-in name as a variable name: characters a name cannot hold (``-``) become ``_``."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
 
 def decode_platform_variables(name: str, encoded: str) -> dict[str, Any]:
@@ -111,17 +125,18 @@ class PaasToken:
     )
     kind: Literal["ksef-token", "shared-secret"] = kind_field()
 
-    def load(self) -> KsefToken | SharedSecret:
-        where, value = self._find()
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
+        where, value = self._find(request)
         return make_credential(value, self.kind, source=f"paas:{where}")
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
         """Local only: NotAvailable when no variable is set, CredentialError when a JSON
         variable is malformed."""
-        self._find()
+        self._find(CredentialRequest(environment=environment, context=context, purpose="check"))
 
-    def _find(self) -> tuple[str, str]:
+    def _find(self, request: CredentialRequest) -> tuple[str, str]:
         """(where the value was found, the value); NotAvailable naming what was looked at."""
+        names = [_variable(request.fill(name)) for name in self.names]
         decoded: dict[str, dict[str, Any] | None] = {}
 
         def blob(name: str) -> dict[str, Any] | None:
@@ -130,7 +145,7 @@ class PaasToken:
                 decoded[name] = decode_platform_variables(name, encoded) if encoded else None
             return decoded[name]
 
-        for name in self.names:
+        for name in names:
             value = os.environ.get(name, "")
             if value.strip():
                 return name, value
@@ -150,7 +165,7 @@ class PaasToken:
                         )
                     if found.strip():
                         return where, found
-        unset = " and ".join(self.names)
+        unset = " and ".join(names)
         present = [n for n in self.platform_variables if decoded.get(n) is not None]
         absent = [n for n in self.platform_variables if decoded.get(n) is None]
         looked = "the environment" + "".join(f" and {n}" for n in present)

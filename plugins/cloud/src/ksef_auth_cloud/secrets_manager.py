@@ -16,6 +16,7 @@ import attrs
 from ksef_auth import (
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     SharedSecret,
@@ -34,6 +35,7 @@ from ksef_auth_cloud.aws import (
 from ksef_auth_cloud.credential import (
     kind_field,
     make_credential,
+    name_template,
     not_blank,
     optional_not_blank,
 )
@@ -73,8 +75,8 @@ class AwsSecretsManagerToken:
     """A KSeF token from AWS Secrets Manager: the secret string, or one key of a JSON secret."""
 
     secret_id: str = attrs.field(
-        validator=not_blank,
-        metadata={"help": "The secret's name or ARN."},
+        validator=[not_blank, name_template],
+        metadata={"help": "The secret's name or ARN; may hold the context, e.g. ksef/{nip}."},
     )
     region: str | None = region_field()
     json_key: str | None = attrs.field(
@@ -86,9 +88,10 @@ class AwsSecretsManagerToken:
     metadata_timeout: float = metadata_timeout_field()
     kind: Literal["ksef-token", "shared-secret"] = kind_field()
 
-    def load(self) -> KsefToken | SharedSecret:
-        region = resolve_region(self.region, self.secret_id)
-        what = f"secret {self.secret_id}"
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
+        secret_id = request.fill(self.secret_id)
+        region = resolve_region(self.region, secret_id)
+        what = f"secret {secret_id}"
         call = Call(
             "AWS Secrets Manager",
             "GetSecretValue",
@@ -101,7 +104,7 @@ class AwsSecretsManagerToken:
             client = session.client(
                 "secretsmanager", endpoint_url=self.endpoint_url, config=client_config()
             )
-            response = client.get_secret_value(SecretId=self.secret_id)
+            response = client.get_secret_value(SecretId=secret_id)
         text = response.get("SecretString")
         if text is None:
             binary = response.get("SecretBinary")
@@ -116,9 +119,9 @@ class AwsSecretsManagerToken:
                 )
         if self.json_key is not None:
             text = pick_json_key(text, self.json_key, what)
-            source = f"aws-secrets-manager:{self.secret_id}#{self.json_key}"
+            source = f"aws-secrets-manager:{secret_id}#{self.json_key}"
         else:
-            source = f"aws-secrets-manager:{self.secret_id}"
+            source = f"aws-secrets-manager:{secret_id}"
         return make_credential(text, self.kind, source=source)
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:

@@ -16,6 +16,7 @@ import attrs
 from ksef_auth import (
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     SharedSecret,
@@ -31,7 +32,7 @@ from ksef_auth_cloud.aws import (
     resolve_region,
     translated,
 )
-from ksef_auth_cloud.credential import kind_field, make_credential, not_blank
+from ksef_auth_cloud.credential import kind_field, make_credential, name_template, not_blank
 
 __all__ = ["AwsSsmToken"]
 
@@ -45,22 +46,26 @@ class AwsSsmToken:
     """A KSeF token from an AWS SSM Parameter Store SecureString parameter."""
 
     name: str = attrs.field(
-        validator=not_blank,
-        metadata={"help": "The parameter's name (/shop/ksef/token) or ARN."},
+        validator=[not_blank, name_template],
+        metadata={
+            "help": "The parameter's name (/shop/ksef/token) or ARN; may hold the context,"
+            " e.g. /ksef/{nip}/token."
+        },
     )
     region: str | None = region_field()
     endpoint_url: str | None = endpoint_field()
     metadata_timeout: float = metadata_timeout_field()
     kind: Literal["ksef-token", "shared-secret"] = kind_field()
 
-    def load(self) -> KsefToken | SharedSecret:
-        region = resolve_region(self.region, self.name)
-        what = f"parameter {self.name}"
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
+        name = request.fill(self.name)
+        region = resolve_region(self.region, name)
+        what = f"parameter {name}"
         call = Call("AWS SSM Parameter Store", "GetParameter", what, "ssm:GetParameter", NOT_FOUND)
         session = aws_session(region, self.metadata_timeout)
         with translated(call, region, self.endpoint_url):
             client = session.client("ssm", endpoint_url=self.endpoint_url, config=client_config())
-            response = client.get_parameter(Name=self.name, WithDecryption=True)
+            response = client.get_parameter(Name=name, WithDecryption=True)
         parameter = response.get("Parameter") or {}
         kind = parameter.get("Type")
         if kind == "StringList":
@@ -74,7 +79,7 @@ class AwsSsmToken:
         value = parameter.get("Value")
         if not isinstance(value, str):
             raise CredentialError(f"{what} has no value")
-        return make_credential(value, self.kind, source=f"aws-ssm:{self.name}")
+        return make_credential(value, self.kind, source=f"aws-ssm:{name}")
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
         """No network: the options were validated when built; whether the parameter exists and

@@ -3,7 +3,9 @@
 The source ``env`` reads a KSeF token (or a shared secret) from a variable, ``KSEF2_TOKEN`` by
 default. When ``NAME`` is unset and ``NAME_FILE`` is set, the secret is read from the file it
 names (Docker and Kubernetes secrets mounted as files). An unset variable is *not available*, so a
-credential chain moves on to its next source.
+credential chain moves on to its next source. The name may hold the login's context:
+``var = "KSEF_TOKEN_{nip}"`` reads ``KSEF_TOKEN_5261040828`` for that NIP (one strategy, many
+clients; see ``CredentialRequest.fill``).
 
 The conventional variables: ``KSEF2_ENV`` (test, demo, production), ``KSEF2_NIP``,
 ``KSEF2_TOKEN``, ``KSEF2_KEY_PASSWORD`` (encrypted PEM keys), ``KSEF2_P12_PASSWORD`` (PKCS#12).
@@ -21,12 +23,14 @@ from ksef_auth import (
     ConfigError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
     Register,
     SharedSecret,
     hookimpl,
+    template_fields,
 )
 
 __all__ = ["EnvToken", "read_variable"]
@@ -63,9 +67,22 @@ def read_variable(name: str) -> str | None:
     return text
 
 
+def _is_variable_name(name: str) -> bool:
+    return bool(name) and name.isascii() and name.replace("_", "").isalnum()
+
+
 def _variable_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not value or not value.replace("_", "").isalnum():
-        raise ValueError(f"var must be an environment variable name, got {value!r}")
+    if not isinstance(value, str):
+        raise ValueError(f"var must be a variable name (a string), got {type(value).__name__}")
+    fields = template_fields(value)
+    plain = value
+    for field in fields:
+        plain = plain.replace("{" + field + "}", "X")
+    if not _is_variable_name(plain) or plain[0].isdigit():
+        raise ValueError(
+            "var must be an environment variable name (letters, digits and _), optionally with"
+            " a placeholder such as KSEF_TOKEN_{nip}"
+        )
 
 
 @attrs.frozen
@@ -83,20 +100,28 @@ class EnvToken:
         metadata={"help": "ksef-token for KSeF tokens, shared-secret for HMAC schemes."},
     )
 
-    def load(self) -> KsefToken | SharedSecret:
-        value = read_variable(self.var)
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
+        name = self.variable_for(request)
+        value = read_variable(name)
         if value is None:
-            raise NotAvailable(f"environment variable {self.var} is not set (nor {self.var}_FILE)")
-        source = f"env:{self.var}"
+            raise NotAvailable(f"environment variable {name} is not set (nor {name}_FILE)")
+        source = f"env:{name}"
         if self.kind == "shared-secret":
             return SharedSecret(value, source=source)
         return KsefToken(value, source=source)
 
+    def variable_for(self, request: CredentialRequest) -> str:
+        """The variable this source reads for ``request`` (``var`` with its placeholders filled;
+        characters a variable name cannot hold, such as ``-``, become ``_``)."""
+        name = request.fill(self.var)
+        return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
-        if self.var not in os.environ and f"{self.var}_FILE" not in os.environ:
+        name = self.variable_for(CredentialRequest(environment=environment, context=context))
+        if name not in os.environ and f"{name}_FILE" not in os.environ:
             raise NotAvailable(
-                f"environment variable {self.var} is not set (nor {self.var}_FILE);"
-                f" export {self.var}=<your KSeF token>"
+                f"environment variable {name} is not set (nor {name}_FILE);"
+                f" export {name}=<your KSeF token>"
             )
 
 

@@ -14,6 +14,7 @@ from ksef_auth import (
     CertificateError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     LocalKey,
     NotAvailable,
@@ -138,7 +139,7 @@ class PemSource:
         if self.password is not None and self.password.problem():
             raise CredentialError(f"password: {self.password.problem()}")
 
-    def load(self) -> CertificateCredential:
+    def load(self, request: CredentialRequest) -> CertificateCredential:
         certificates, certificate_data, where = self._certificates()
         key = self._key(certificate_data, where)
         leaf = _leaf_for(certificates, key, where)

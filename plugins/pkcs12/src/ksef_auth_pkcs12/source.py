@@ -13,6 +13,7 @@ from ksef_auth import (
     CertificateError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     LocalKey,
     NotAvailable,
@@ -81,7 +82,7 @@ class Pkcs12Source:
         if not self._default_password and self.password.problem():
             raise CredentialError(f"password: {self.password.problem()}")
 
-    def load(self) -> CertificateCredential:
+    def load(self, request: CredentialRequest) -> CertificateCredential:
         data = self._read()
         key, certificates = self._open(data)
         if key is None:

@@ -1,6 +1,7 @@
 """The ``test-certificate`` credential source: a self-signed seal or personal certificate.
 
-Made once per source instance (and optionally kept in a directory, so that the same certificate
+Made once per identity (one per context NIP unless ``nip`` is set) and source instance (and
+optionally kept in a directory, so that the same certificate
 and fingerprint survive restarts). Accepted only by KSeF's TEST environment and by local
 simulators: :meth:`TestCertificateSource.check` refuses DEMO and PRODUCTION before any login.
 """
@@ -19,6 +20,7 @@ from ksef_auth import (
     ConfigError,
     ContextIdentifier,
     CredentialError,
+    CredentialRequest,
     Environment,
     LocalKey,
     SecretRef,
@@ -62,7 +64,7 @@ class TestCertificateSource:
         converter=_optional_nip,
         metadata={
             "help": "NIP in the certificate (seal: organizationIdentifier VATPL-<NIP>; personal:"
-            " serialNumber TINPL-<NIP>). Defaults to the strategy's context NIP."
+            " serialNumber TINPL-<NIP>). Defaults to the NIP of the login's context."
         },
     )
     pesel: str | None = attrs.field(
@@ -97,7 +99,9 @@ class TestCertificateSource:
             "secret": True,
         },
     )
-    _credential: CertificateCredential | None = attrs.field(default=None, init=False, repr=False)
+    _credentials: dict[str, CertificateCredential] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -107,50 +111,55 @@ class TestCertificateSource:
     # --- the CredentialSource contract ------------------------------------------------------------
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
-        """Refuse DEMO and PRODUCTION; take the NIP from the context when none was given."""
+        """Refuse DEMO and PRODUCTION, and a context without a NIP when none was given."""
         if not environment.accepts_test_certificates:
             raise ConfigError(f"{REFUSAL} (environment: {environment.name})")
-        if self.nip is None and not (self.kind == "personal" and self.pesel):
-            if context.nip_part is None:
-                raise ConfigError(
-                    f"the context {context} has no NIP: set nip for the test certificate"
-                )
-            self.nip = context.nip_part
+        self._nip_for(context, error=ConfigError)
 
-    def load(self) -> CertificateCredential:
+    def load(self, request: CredentialRequest) -> CertificateCredential:
+        """The test certificate for the request's context (one per identity, kept while valid)."""
+        if not request.environment.accepts_test_certificates:
+            raise ConfigError(f"{REFUSAL} (environment: {request.environment.name})")
+        nip = self._nip_for(request.context, error=CredentialError)
+        identity = self.identity_for(nip)
         with self._lock:
-            if self._credential is None or _expiring(self._credential.certificate):
-                self._credential = self._obtain()
-            return self._credential
+            credential = self._credentials.get(identity)
+            if credential is None or _expiring(credential.certificate):
+                credential = self._credentials[identity] = self._obtain(nip, identity)
+            return credential
 
     # --- internals ------------------------------------------------------------------------------
 
-    @property
-    def identity(self) -> str:
+    def _nip_for(
+        self, context: ContextIdentifier, *, error: type[ConfigError] | type[CredentialError]
+    ) -> str | None:
+        if self.nip is not None or (self.kind == "personal" and self.pesel):
+            return self.nip
+        if context.nip_part is None:
+            raise error(f"the context {context} has no NIP: set nip for the test certificate")
+        return context.nip_part
+
+    def identity_for(self, nip: str | None) -> str:
         """``VATPL-<NIP>``, ``TINPL-<NIP>`` or ``PNOPL-<PESEL>``."""
         if self.kind == "personal" and self.pesel:
             return f"PNOPL-{self.pesel}"
-        if self.nip is None:
-            raise CredentialError(
-                "the test certificate needs a NIP: set nip, or run the strategy's check() so it"
-                " takes the context NIP"
-            )
-        return f"{'VATPL' if self.kind == 'seal' else 'TINPL'}-{self.nip}"
+        if nip is None:
+            raise CredentialError("the test certificate needs a NIP: set nip")
+        return f"{'VATPL' if self.kind == 'seal' else 'TINPL'}-{nip}"
 
-    def _obtain(self) -> CertificateCredential:
-        identity = self.identity
+    def _obtain(self, nip: str | None, identity: str) -> CertificateCredential:
         source = f"test-certificate:{self.kind}:{identity}"
         if self.directory is not None:
-            stored = self._read_stored()
+            stored = self._read_stored(identity)
             if stored is not None:
                 return stored
         from ksef_auth_testcert.builder import make_test_certificate
 
         certificate, key = make_test_certificate(
-            self.kind, nip=self.nip, pesel=self.pesel, key_type=self.key_type
+            self.kind, nip=nip, pesel=self.pesel, key_type=self.key_type
         )
         if self.directory is not None:
-            self._store(certificate, key)
+            self._store(identity, certificate, key)
         return CertificateCredential(certificate, LocalKey(key), source=source)
 
     def _password(self) -> bytes:
@@ -167,16 +176,16 @@ class TestCertificateSource:
         create_private_once(secret_file, secrets.token_urlsafe(32))  # no-op when it exists
         return secret_file.read_text(encoding="ascii").strip().encode()
 
-    def _paths(self) -> tuple[Path, Path]:
+    def _paths(self, identity: str) -> tuple[Path, Path]:
         assert self.directory is not None
-        stem = f"{self.kind}-{self.identity}-{self.key_type}"
+        stem = f"{self.kind}-{identity}-{self.key_type}"
         return self.directory / f"{stem}.cert.pem", self.directory / f"{stem}.key.pem"
 
-    def _read_stored(self) -> CertificateCredential | None:
+    def _read_stored(self, identity: str) -> CertificateCredential | None:
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
 
-        cert_path, key_path = self._paths()
+        cert_path, key_path = self._paths(identity)
         if not (cert_path.is_file() and key_path.is_file()):
             return None
         try:
@@ -186,16 +195,16 @@ class TestCertificateSource:
             return None  # damaged: make a new one
         if _expiring(certificate) or not _same_public_key(certificate, key.public_key()):
             return None
-        source = f"test-certificate:{self.kind}:{self.identity}:{cert_path}"
+        source = f"test-certificate:{self.kind}:{identity}:{cert_path}"
         return CertificateCredential(certificate, LocalKey(key), source=source)
 
-    def _store(self, certificate: x509.Certificate, key: PrivateKeyTypes) -> None:
+    def _store(self, identity: str, certificate: x509.Certificate, key: PrivateKeyTypes) -> None:
         from ksef_auth_testcert.files import certificate_pem, key_pem, write_private, write_public
 
         assert self.directory is not None
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            cert_path, key_path = self._paths()
+            cert_path, key_path = self._paths(identity)
             write_private(key_path, key_pem(key, self._password()))
             write_public(cert_path, certificate_pem(certificate))
         except OSError as exc:

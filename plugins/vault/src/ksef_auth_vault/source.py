@@ -9,10 +9,13 @@ import attrs
 
 from ksef_auth import (
     ContextIdentifier,
+    CredentialError,
+    CredentialRequest,
     Environment,
     KsefToken,
     SecretRef,
     SharedSecret,
+    template_fields,
 )
 from ksef_auth_vault.vault import KEY_ENV, KEY_FILE, Vault, check_name, default_path
 
@@ -24,7 +27,10 @@ def _to_path(value: str | os.PathLike[str] | None) -> Path:
 
 
 def _name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    check_name(value)
+    sample = value
+    for field in template_fields(value):
+        sample = sample.replace("{" + field + "}", "x")
+    check_name(sample)
 
 
 @attrs.frozen
@@ -33,7 +39,10 @@ class VaultSource:
 
     name: str = attrs.field(
         validator=_name,
-        metadata={"help": "Name of the vault entry (as given to `ksef-auth vault set NAME`)."},
+        metadata={
+            "help": "Name of the vault entry (as given to `ksef-auth vault set NAME`); may hold"
+            " the context, e.g. client-{nip}."
+        },
     )
     path: Path = attrs.field(
         default=None,
@@ -57,14 +66,21 @@ class VaultSource:
     def vault(self) -> Vault:
         return Vault(self.path, self.key)
 
-    def load(self) -> KsefToken | SharedSecret:
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
         """NotAvailable when the entry is missing; CredentialError when it does not decrypt."""
-        return self.vault.load(self.name)
+        return self.vault.load(self.entry_for(request))
+
+    def entry_for(self, request: CredentialRequest) -> str:
+        """The entry name for ``request`` (``name`` with its placeholders filled)."""
+        try:
+            return check_name(request.fill(self.name))
+        except ValueError as exc:
+            raise CredentialError(str(exc)) from None
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
         """The key parses, the entry exists and decrypts: a changed key is reported when the
         strategy is loaded, not at the first login."""
-        self.vault.load(self.name)
+        self.load(CredentialRequest(environment=environment, context=context, purpose="check"))
 
     def __repr__(self) -> str:
         return (
