@@ -18,6 +18,7 @@ KINDS = (
     ("credential_source", "Credential sources", "credential"),
     ("signer", "Signers", "signer"),
     ("session_store", "Session stores", "store"),
+    ("key_store", "Key stores", "key-store"),
 )
 
 

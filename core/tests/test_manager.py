@@ -124,6 +124,6 @@ def test_every_hook_is_documented() -> None:
     from ksef_auth import hookspecs
 
     names = [n for n in dir(hookspecs) if n.startswith("ksef_auth_")]
-    assert len(names) == 10
+    assert len(names) == 11
     for name in names:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name

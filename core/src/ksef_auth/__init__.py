@@ -8,6 +8,7 @@ with strategy.client() as client:        # an httpx.Client that logs in and refr
 
 from ksef_auth.components import (
     CredentialSource,
+    KeyStore,
     Option,
     Register,
     Registration,
@@ -35,7 +36,7 @@ from ksef_auth.errors import (
 )
 from ksef_auth.events import SessionEvent
 from ksef_auth.hookspecs import CONTRACT_VERSION
-from ksef_auth.keys import KeyHandle, LocalKey
+from ksef_auth.keys import KeyHandle, KeySpec, LocalKey, build_csr
 from ksef_auth.manager import PluginManager, default_manager
 from ksef_auth.model import (
     CertificateCredential,
@@ -77,6 +78,8 @@ __all__ = [
     "CredentialSource",
     "Environment",
     "KeyHandle",
+    "KeySpec",
+    "KeyStore",
     "KsefAuthError",
     "KsefError",
     "KsefToken",
@@ -105,6 +108,7 @@ __all__ = [
     "Submission",
     "Token",
     "TransportError",
+    "build_csr",
     "default_manager",
     "hookimpl",
     "load",

@@ -12,10 +12,10 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -31,9 +31,14 @@ from ksef_auth.model import (
 )
 from ksef_auth.secret import Secret
 
-Kind = Literal["credential_source", "signer", "session_store"]
+if TYPE_CHECKING:
+    from cryptography import x509
 
-# --- the three component contracts --------------------------------------------------------------
+    from ksef_auth.keys import KeyHandle, KeySpec
+
+Kind = Literal["credential_source", "signer", "session_store", "key_store"]
+
+# --- the component contracts -------------------------------------------------------------------
 
 
 @runtime_checkable
@@ -146,10 +151,38 @@ class SessionStore(Protocol):
         ...
 
 
+@runtime_checkable
+class KeyStore(Protocol):
+    """Makes new private keys where they will live (a PKCS#11 token, a KMS, this process) and
+    keeps the certificate issued for them: what a KSeF-certificate enrollment uses, so that the
+    key of a certificate KSeF issues may never exist in memory.
+
+    Build the request with :func:`ksef_auth.keys.build_csr` through the returned handle.
+    """
+
+    def generate(self, spec: KeySpec) -> KeyHandle:
+        """A new key for ``spec`` (``ec-p256`` or ``rsa-2048``, labelled ``spec.label``).
+        Raises :class:`~ksef_auth.errors.CredentialError` (never with a PIN or password in it)
+        when it cannot be made."""
+        ...
+
+    def keep(
+        self, key: KeyHandle, certificate: x509.Certificate, chain: Sequence[x509.Certificate]
+    ) -> Mapping[str, Any]:
+        """Keep ``certificate`` (and its chain) with ``key``; return the credential table a
+        strategy file uses to load both later, e.g. ``{"use": "pkcs11", "label": "..."}``
+        (references only, never a secret)."""
+        ...
+
+
 # Optional member any component may have, called when a strategy is loaded:
 #   def check(self, environment: Environment, context: ContextIdentifier) -> None
 # raise ConfigError / CredentialError / NotAvailable to report a problem before any login.
 CheckFn = Callable[[Environment, ContextIdentifier], None]
+#
+# Optional member of a session store that leaves the process:
+#   def rate_limiter(self) -> ksef_auth.pacing.RateLimiter
+# a limiter shared by everyone who shares the store, so they share KSeF's rate limits too.
 
 # --- secrets in options -------------------------------------------------------------------------
 
@@ -319,4 +352,4 @@ class Register:
 
 
 def iter_kinds() -> Iterator[Kind]:
-    yield from ("credential_source", "signer", "session_store")
+    yield from ("credential_source", "signer", "session_store", "key_store")

@@ -3,10 +3,10 @@
 A plugin is a module registered in the entry-point group ``ksef_auth`` whose functions carry
 ``@ksef_auth.hookimpl`` and are named after the hooks below. There are three families:
 
-* **register hooks** hand the core named factories of credential sources, signers and session
-  stores (the component contracts are in :mod:`ksef_auth.components`). They run once, when the
-  plugin is loaded; the core resolves names when a strategy is built, so the hot path never calls
-  a hook.
+* **register hooks** hand the core named factories of credential sources, signers, session
+  stores and key stores (the component contracts are in :mod:`ksef_auth.components`). They run
+  once, when the plugin is loaded; the core resolves names when a strategy is built, so the hot
+  path never calls a hook.
 * **observer hooks** tell plugins what happened to a session. They run on a background thread,
   after the fact: they cannot block the caller, and what they raise is logged and dropped.
 * **the CLI hook** lets a plugin add commands to ``ksef-auth``.
@@ -66,6 +66,16 @@ def ksef_auth_register_session_stores(register: Register) -> None:
     A store keeps ``SessionTokens`` by key and offers ``lock(key, timeout)`` so that only one
     process sharing the store logs in or refreshes a session at a time (see ``SessionStore``).
     Stores that leave the process must encrypt what they keep.
+    """
+
+
+@hookspec
+def ksef_auth_register_key_stores(register: Register) -> None:
+    """Register key store factories: ``register("pkcs11", Pkcs11KeyStore)``.
+
+    A key store makes new private keys where they will live and keeps the certificate issued
+    for them (see ``KeyStore``): ``ksef-auth cert enroll --key-store NAME`` uses it, so that a
+    KSeF certificate's key is generated inside a token or a KMS and never leaves it.
     """
 
 

@@ -3,15 +3,23 @@
 A :class:`KeyHandle` is what a certificate credential carries. :class:`LocalKey` wraps a key
 loaded from a file (PEM, DER, PKCS#12); a hardware token or a cloud KMS plugin implements the
 same three members, and every signer works with it unchanged.
+
+A *key store* (:class:`ksef_auth.components.KeyStore`) makes new keys where they will live (in a
+PKCS#11 token, a KMS, or this process) for a KSeF-certificate enrollment;
+:func:`build_csr` then builds the certificate signing request through the key handle, so the
+key itself is never needed in memory.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+import attrs
+
 from ksef_auth.errors import CertificateError
 
 if TYPE_CHECKING:
+    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import (
         CertificatePublicKeyTypes,
         PrivateKeyTypes,
@@ -83,3 +91,102 @@ class LocalKey:
 
     def __reduce__(self) -> None:  # type: ignore[override]
         raise TypeError("a private key cannot be pickled")
+
+
+# --- new keys ---------------------------------------------------------------------------------
+
+KeyAlgorithm = Literal["ec-p256", "rsa-2048"]
+#: the key types KSeF issues certificates for (25010 otherwise); EC is the recommended one
+KEY_ALGORITHMS: tuple[KeyAlgorithm, ...] = ("ec-p256", "rsa-2048")
+
+
+@attrs.frozen(kw_only=True)
+class KeySpec:
+    """What key a key store is asked to make: ``algorithm`` and a ``label`` naming it where it
+    lives (a PKCS#11 label, a KMS alias, a vault entry), safe to print."""
+
+    algorithm: KeyAlgorithm = attrs.field(
+        default="ec-p256", validator=attrs.validators.in_(KEY_ALGORITHMS)
+    )
+    label: str = attrs.field(validator=attrs.validators.min_len(1))
+
+
+def generate_local_key(spec: KeySpec) -> LocalKey:
+    """A new key in this process (``cryptography``), for :class:`LocalKey` users."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if spec.algorithm == "ec-p256":
+        return LocalKey(ec.generate_private_key(ec.SECP256R1()))
+    return LocalKey(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+# --- certificate signing requests through a key handle ------------------------------------------
+
+_SIGNATURE_OIDS: dict[tuple[str, HashName], str] = {
+    ("rsa", "sha256"): "1.2.840.113549.1.1.11",
+    ("rsa", "sha384"): "1.2.840.113549.1.1.12",
+    ("rsa", "sha512"): "1.2.840.113549.1.1.13",
+    ("ec", "sha256"): "1.2.840.10045.4.3.2",
+    ("ec", "sha384"): "1.2.840.10045.4.3.3",
+    ("ec", "sha512"): "1.2.840.10045.4.3.4",
+}
+
+
+def build_csr(
+    key: KeyHandle, subject: x509.Name, *, hash_name: HashName = "sha256"
+) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request for ``subject`` and ``key``'s public key, signed through ``key.sign``.
+
+    ``cryptography`` signs CSRs only with keys it holds; this builds the DER itself
+    (``CertificationRequestInfo`` with no attributes, then the signature over it), so a key in
+    a token or a KMS signs its own request. Raises :class:`CertificateError` when the key is
+    neither RSA nor EC, or its signature does not verify.
+    """
+    from cryptography import x509 as _x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    public = key.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        family = "rsa"
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        family = "ec"
+    else:
+        raise CertificateError(f"a CSR needs an RSA or EC key, not {type(public).__name__}")
+    spki = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = _der(0x30, _der(0x02, b"\x00") + subject.public_bytes() + spki + _der(0xA0, b""))
+    algorithm = _oid(_SIGNATURE_OIDS[(family, hash_name)])
+    algorithm_id = _der(0x30, algorithm + (_der(0x05, b"") if family == "rsa" else b""))
+    signature = key.sign(info, hash_name)
+    request = _x509.load_der_x509_csr(
+        _der(0x30, info + algorithm_id + _der(0x03, b"\x00" + signature))
+    )
+    if not request.is_signature_valid:
+        raise CertificateError(
+            f"the key {key.description} made a signature that does not verify against its own"
+            " public key; the key handle is broken (check the key and certificate pairing)"
+        )
+    return request
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    size = len(body)
+    if size < 0x80:
+        return bytes([tag, size]) + body
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + body
+
+
+def _oid(dotted: str) -> bytes:
+    parts = [int(p) for p in dotted.split(".")]
+    body = bytearray([40 * parts[0] + parts[1]])
+    for part in parts[2:]:
+        chunk = [part & 0x7F]
+        part >>= 7
+        while part:
+            chunk.append(0x80 | (part & 0x7F))
+            part >>= 7
+        body.extend(reversed(chunk))
+    return _der(0x06, bytes(body))

@@ -33,11 +33,13 @@ KIND_LABELS: dict[Kind, str] = {
     "credential_source": "credential source",
     "signer": "signer",
     "session_store": "session store",
+    "key_store": "key store",
 }
 _REGISTER_HOOKS: dict[Kind, str] = {
     "credential_source": "ksef_auth_register_credential_sources",
     "signer": "ksef_auth_register_signers",
     "session_store": "ksef_auth_register_session_stores",
+    "key_store": "ksef_auth_register_key_stores",
 }
 
 
