@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import types
 from importlib import metadata
@@ -127,3 +128,30 @@ def test_every_hook_is_documented() -> None:
     assert len(names) == 11
     for name in names:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
+
+
+def test_a_token_strategy_imports_only_the_plugins_it_names(tmp_path) -> None:
+    """Component names declared in ``ksef_auth.components`` (``ksef-token`` from ``token``) load
+    their plugin alone: no other plugin (and no asyncio) is imported to build the strategy."""
+    import subprocess
+    import sys
+
+    strategy = tmp_path / "s.toml"
+    strategy.write_text(
+        '[strategy.shop]\nenvironment = "http://127.0.0.1:9/v2"\ncontext = "5261040828"\n'
+        'credential = { use = "env", var = "KSEF_T" }\nsigner = "ksef-token"\n'
+    )
+    code = (
+        "import sys, ksef_auth\n"
+        f"ksef_auth.load({str(strategy)!r})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('ksef_auth_')}))\n"
+        "print('asyncio' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KSEF_AUTH_PLUGINS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "KSEF_T": "t"}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    plugins, asyncio_loaded = out.stdout.strip().splitlines()
+    assert plugins == "['ksef_auth_env', 'ksef_auth_memory', 'ksef_auth_token']"
+    assert asyncio_loaded == "False"

@@ -1,7 +1,12 @@
 """The plugin manager: discovery through entry points, loading by name, registries, listing.
 
 Entry points of the group ``ksef_auth`` are read once per process (metadata only). A plugin is
-imported when a strategy asks for one of its names, or when everything is listed. A plugin that
+imported when a strategy asks for one of its names, or when everything is listed. A plugin
+whose components are named other than its entry point (``ksef-token`` and ``hmac`` from
+``token``) declares those names in the group ``ksef_auth.components`` (``ksef-token =
+"ksef_auth_token"``: the component name, and the same module as its plugin entry point), so that
+asking for ``ksef-token`` imports that plugin only. A name found in neither group loads every
+plugin once, so a plugin without the index still works. A plugin that
 fails to import (or implements a hook that does not exist) is recorded and left out; it is fatal
 only to a strategy that needs it, whose error then says why.
 
@@ -24,7 +29,7 @@ from ksef_auth import hookspecs
 from ksef_auth.components import Kind, Register, Registration
 from ksef_auth.errors import PluginNotFound
 from ksef_auth.events import Observers
-from ksef_auth.plugin import ENTRY_POINT_GROUP, PROJECT
+from ksef_auth.plugin import COMPONENTS_GROUP, ENTRY_POINT_GROUP, PROJECT
 
 log = logging.getLogger("ksef_auth.plugins")
 
@@ -54,6 +59,7 @@ class PluginManager:
         self.failures: dict[str, str] = {}
         self._registry: dict[Kind, dict[str, Registration]] = {k: {} for k in _REGISTER_HOOKS}
         self._entry_points: dict[str, metadata.EntryPoint] = {}
+        self._providers: dict[str, list[str]] = {}  # component name -> plugin entry-point names
         self._lock = threading.RLock()
         if only is None:
             only = os.environ.get(LOAD_ENV)
@@ -69,6 +75,12 @@ class PluginManager:
             if wanted is not None and ep.name not in wanted and dist not in wanted:
                 continue
             self._entry_points.setdefault(ep.name, ep)
+        by_module: dict[str, list[str]] = {}
+        for name, ep in self._entry_points.items():
+            by_module.setdefault(ep.value, []).append(name)
+        for ep in metadata.entry_points(group=COMPONENTS_GROUP):
+            for plugin in by_module.get(ep.value, ()):
+                self._providers.setdefault(ep.name, []).append(plugin)
 
     def _load(self, name: str) -> None:
         ep = self._entry_points[name]
@@ -144,8 +156,12 @@ class PluginManager:
         """
         with self._lock:
             found = self._registry[kind].get(name)
-            if found is None and name in self._entry_points:
-                self._load(name)
+            if found is None:
+                candidates = self._providers.get(name, [])
+                if name in self._entry_points:
+                    candidates = [name, *candidates]
+                for plugin in candidates:
+                    self._load(plugin)
                 found = self._registry[kind].get(name)
             if found is None:
                 self.load_all()

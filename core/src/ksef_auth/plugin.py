@@ -13,5 +13,7 @@ import pluggy
 
 PROJECT = "ksef_auth"
 ENTRY_POINT_GROUP = "ksef_auth"
+#: optional index: component name -> the plugin's module, so that only that plugin is imported
+COMPONENTS_GROUP = "ksef_auth.components"
 
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -40,7 +40,6 @@ until the fingerprint changes or ``rejection_backoff`` seconds pass.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -61,6 +60,8 @@ from ksef_auth.flow import REJECTION_STATUSES, AuthSession, LoginFlow
 from ksef_auth.model import Credential, SessionTokens
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ksef_auth.strategy import Strategy
 
 log = logging.getLogger("ksef_auth.session")
@@ -121,7 +122,7 @@ class SessionManager:
                     self._spawn(advisory=True)
                 return near[1]
             task, advisory = self._spawn(advisory=False)
-            token = await asyncio.shield(task)
+            token = await _asyncio().shield(task)
             if not advisory:
                 return token
 
@@ -286,6 +287,7 @@ class SessionManager:
     # --- asyncio: one shared task per event loop -------------------------------------------------
 
     def _spawn(self, *, advisory: bool) -> tuple[asyncio.Task[str], bool]:
+        asyncio = _asyncio()
         loop = asyncio.get_running_loop()
         running = self._tasks.get(loop)
         if running is not None and not running[0].done():
@@ -375,19 +377,19 @@ class SessionManager:
         return self.flow.list_sessions(tokens)
 
     async def alogin(self) -> SessionTokens:
-        return await asyncio.to_thread(self.login)
+        return await _asyncio().to_thread(self.login)
 
     async def arefresh(self) -> SessionTokens:
-        return await asyncio.to_thread(self.refresh)
+        return await _asyncio().to_thread(self.refresh)
 
     async def arevoke(self) -> None:
-        await asyncio.to_thread(self.revoke)
+        await _asyncio().to_thread(self.revoke)
 
     alogout = arevoke
 
     async def asessions(self) -> list[AuthSession]:
         await self.atoken()
-        return await asyncio.to_thread(self.sessions)
+        return await _asyncio().to_thread(self.sessions)
 
     # --- store access (a broken store degrades to a per-process session) ------------------------
 
@@ -457,6 +459,13 @@ class SessionManager:
     def __repr__(self) -> str:
         s = self.strategy
         return f"SessionManager({s.name!r}, {s.context}, {s.environment.base_url})"
+
+
+def _asyncio() -> Any:
+    """asyncio, imported on first async use (sync programs never pay for it)."""
+    import asyncio
+
+    return asyncio
 
 
 __all__ = ["SessionManager"]

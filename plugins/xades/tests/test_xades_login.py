@@ -62,6 +62,18 @@ def test_login(fixture: str, namespace: str, simulator, request) -> None:
     assert last_operation(simulator).subject["subjectIdentifier"] == {"type": "Nip", "value": NIP}
 
 
+def test_login_fetches_no_public_keys(simulator, ec_seal) -> None:
+    """A signature encrypts nothing, so a XAdES login never asks for KSeF's key list (an extra
+    request, and a login that would fail when that endpoint does)."""
+    from ksef_auth.flow import forget_public_keys
+
+    forget_public_keys()
+    assert strategy(simulator.base_url, ec_seal).token()
+    endpoints = simulator.sim.counters()["endpoints"]
+    assert not any("public-key" in name for name in endpoints), endpoints
+    assert any("xades-signature" in name for name in endpoints)
+
+
 def test_login_with_pesel(simulator, ec_key) -> None:
     simulator.sim.link_pesel(NIP, PESEL)
     credential = CertificateCredential(

@@ -42,6 +42,7 @@ class XadesSigner:
 
     method: ClassVar[str] = "xades"
     challenge_path: ClassVar[str] = "/auth/challenge"
+    uses_public_keys: ClassVar[bool] = False  # a signature encrypts nothing: no key list needed
 
     namespace: Literal["2.1", "2.0"] = attrs.field(
         default="2.1",
