@@ -90,11 +90,12 @@ async def test_async_cold_start_logs_in_once(sim: RunningSimulator) -> None:
 
 def test_the_token_never_goes_to_another_host(sim: RunningSimulator) -> None:
     auth = make_strategy(sim).httpx_auth()
-    with (
-        httpx.Client(auth=auth) as client,
-        pytest.raises(ConfigError, match="refuses to send its token"),
-    ):
-        client.get("https://example.com/v2/auth/sessions")
+    with httpx.Client(auth=auth) as client:
+        assert client.get(sim.base_url + "/auth/sessions").status_code == 200
+        # a checked origin is remembered; any other scheme, host or port is checked afresh
+        for url in ("https://example.com/v2/auth/sessions", "http://example.com/v2/x"):
+            with pytest.raises(ConfigError, match="refuses to send its token"):
+                client.get(url)
 
 
 def test_the_token_never_goes_over_plain_http(sim: RunningSimulator) -> None:

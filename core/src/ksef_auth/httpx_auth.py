@@ -40,6 +40,7 @@ class KsefAuth(httpx.Auth):
     def __init__(self, session: SessionManager) -> None:
         self.session = session
         self._host = httpx.URL(session.strategy.environment.base_url).host
+        self._checked: set[tuple[bytes, bytes, int | None]] = set()  # origins found acceptable
 
     @property
     def base_url(self) -> str:
@@ -55,12 +56,17 @@ class KsefAuth(httpx.Auth):
         return await self.session.atoken()
 
     def _check(self, request: httpx.Request) -> None:
-        if request.url.host != self._host:
+        url = request.url
+        origin = (url.raw_scheme, url.raw_host, url.port)
+        if origin in self._checked:  # checked before: the same scheme, host and port
+            return
+        if url.host != self._host:
             raise ConfigError(
-                f"KsefAuth for {self.base_url} refuses to send its token to {request.url.host}:"
+                f"KsefAuth for {self.base_url} refuses to send its token to {url.host}:"
                 " use a client with base_url=auth.base_url for KSeF requests only"
             )
-        require_secure(request.url)
+        require_secure(url)
+        self._checked.add(origin)
 
     @staticmethod
     def _replayable(request: httpx.Request) -> bool:
