@@ -14,7 +14,8 @@
     │   ├── AuthenticationFailed    the login ended with a final status (415, 450, 460, ...)
     │   ├── SessionInvalid          the refresh token is expired or revoked (21301, 401)
     │   └── RateLimited             429, with ``retry_after`` seconds
-    ├── PollTimeout                 the login did not finish before the poll deadline
+    ├── DeadlineExceeded            a login or refresh did not finish within its deadline
+    │   └── PollTimeout             ... because KSeF was still verifying (status 100)
     ├── StoreError                  the session store is unreachable or refused an operation
     └── TransportError              no answer from KSeF (also an ``httpx.TransportError``)
 
@@ -120,8 +121,14 @@ class RateLimited(KsefError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
-class PollTimeout(KsefAuthError):
-    """The authentication operation was still in progress (status 100) at the poll deadline."""
+class DeadlineExceeded(KsefAuthError):
+    """A login or refresh did not finish within its deadline (``RefreshPolicy.poll_deadline``,
+    which covers every attempt, poll, retry and wait of one login); the message says where it
+    stood."""
+
+
+class PollTimeout(DeadlineExceeded):
+    """The authentication operation was still in progress (status 100) at the login deadline."""
 
 
 class StoreError(KsefAuthError):

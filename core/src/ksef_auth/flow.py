@@ -161,26 +161,31 @@ class LoginFlow:
         preflight = getattr(self.signer, "preflight", None)
         if preflight is not None:
             preflight(credential, context, self.environment)
+        deadline = time.monotonic() + self.poll_deadline
         restarts = 0
         while True:
             try:
-                return self._attempt(credential, context)
+                return self._attempt(credential, context, deadline)
             except _StartOver as start_over:
-                if restarts >= self.max_restarts:
+                if restarts >= self.max_restarts or time.monotonic() >= deadline:
                     raise start_over.error from None
                 restarts += 1
                 log.info("login for %s starts over (%s)", context, start_over.error)
 
-    def _attempt(self, credential: Credential, context: ContextIdentifier) -> SessionTokens:
+    def _attempt(
+        self, credential: Credential, context: ContextIdentifier, deadline: float
+    ) -> SessionTokens:
         method = self.signer.method
         refetched = False
         while True:
-            keys = self.public_keys(refetch=refetched) if self._uses_keys() else ()
-            challenge = self.challenge()
+            keys = (
+                self.public_keys(refetch=refetched, deadline=deadline) if self._uses_keys() else ()
+            )
+            challenge = self.challenge(context=context, deadline=deadline)
             submission = self.signer.sign(
                 SignRequest(challenge, context, credential, self.environment, keys)
             )
-            response = self._submit(submission)
+            response = self._submit(submission, context, deadline)
             if response.status_code == 400 and not refetched and _code(response) == 21470:
                 log.info("KSeF refused the public key; fetching the key list again")
                 refetched = True
@@ -207,8 +212,8 @@ class LoginFlow:
             )
         reference = str(body["referenceNumber"])
         auth_token = Secret(body["authenticationToken"]["token"])
-        self._poll(reference, auth_token, context)
-        access, refresh = self._redeem(reference, auth_token)
+        self._poll(reference, auth_token, context, deadline)
+        access, refresh = self._redeem(reference, auth_token, context, deadline)
         return SessionTokens(
             access_token=access,
             refresh_token=refresh,
@@ -223,10 +228,16 @@ class LoginFlow:
     def _uses_keys(self) -> bool:
         return bool(getattr(self.signer, "uses_public_keys", True))
 
-    def challenge(self) -> Challenge:
+    def challenge(
+        self, *, context: ContextIdentifier | None = None, deadline: float | None = None
+    ) -> Challenge:
         """``POST {signer.challenge_path}`` (no body)."""
         response = self.transport.request(
-            "POST", self.signer.challenge_path, action="getting a challenge"
+            "POST",
+            self.signer.challenge_path,
+            action="getting a challenge",
+            context=context,
+            deadline=deadline,
         )
         if response.status_code != 200:
             raise error_from_response(response, "getting a challenge")
@@ -243,7 +254,9 @@ class LoginFlow:
             client_ip=body.get("clientIp"),
         )
 
-    def _submit(self, submission: Submission) -> httpx.Response:
+    def _submit(
+        self, submission: Submission, context: ContextIdentifier, deadline: float
+    ) -> httpx.Response:
         try:
             return self.transport.request(
                 "POST",
@@ -253,17 +266,25 @@ class LoginFlow:
                 content_type=submission.content_type,
                 params=submission.params,
                 replay="unsent",
+                context=context,
+                deadline=deadline,
             )
         except TransportError as exc:
             raise _StartOver(exc) from exc
 
-    def _poll(self, reference: str, auth_token: Secret, context: ContextIdentifier) -> None:
-        deadline = time.monotonic() + self.poll_deadline
+    def _poll(
+        self, reference: str, auth_token: Secret, context: ContextIdentifier, deadline: float
+    ) -> None:
         interval = self.poll_interval
         action = f"checking authentication {reference}"
         while True:
             response = self.transport.request(
-                "GET", f"/auth/{reference}", action=action, bearer=auth_token
+                "GET",
+                f"/auth/{reference}",
+                action=action,
+                bearer=auth_token,
+                context=context,
+                deadline=deadline,
             )
             if response.status_code != 200:
                 raise error_from_response(response, action)
@@ -288,11 +309,19 @@ class LoginFlow:
                 raise _StartOver(error)
             raise error
 
-    def _redeem(self, reference: str, auth_token: Secret) -> tuple[Token, Token]:
+    def _redeem(
+        self, reference: str, auth_token: Secret, context: ContextIdentifier, deadline: float
+    ) -> tuple[Token, Token]:
         action = f"redeeming the tokens of {reference}"
         try:
             response = self.transport.request(
-                "POST", "/auth/token/redeem", action=action, bearer=auth_token, replay="unsent"
+                "POST",
+                "/auth/token/redeem",
+                action=action,
+                bearer=auth_token,
+                replay="unsent",
+                context=context,
+                deadline=deadline,
             )
         except TransportError as exc:
             raise _StartOver(exc) from exc
@@ -305,14 +334,18 @@ class LoginFlow:
 
     # --- public keys ----------------------------------------------------------------------------
 
-    def public_keys(self, *, refetch: bool = False) -> tuple[PublicKeyCertificate, ...]:
+    def public_keys(
+        self, *, refetch: bool = False, deadline: float | None = None
+    ) -> tuple[PublicKeyCertificate, ...]:
         """KSeF's public key certificates, cached per environment for 24 h."""
         url = self.environment.base_url
         cached = _keys.get(url)
         if cached is not None and not refetch and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
             return cached[1]
         action = "fetching KSeF's public keys"
-        response = self.transport.request("GET", "/security/public-key-certificates", action=action)
+        response = self.transport.request(
+            "GET", "/security/public-key-certificates", action=action, deadline=deadline
+        )
         if response.status_code != 200:
             raise error_from_response(response, action)
         keys = tuple(
@@ -343,7 +376,12 @@ class LoginFlow:
         if refresh.valid_until <= datetime.now(UTC):
             raise SessionInvalid(f"{action}: the refresh token has expired; log in again")
         response = self.transport.request(
-            "POST", "/auth/token/refresh", action=action, bearer=refresh.value
+            "POST",
+            "/auth/token/refresh",
+            action=action,
+            bearer=refresh.value,
+            context=tokens.context,
+            deadline=time.monotonic() + self.poll_deadline,
         )
         if response.status_code == 200:
             access = Token.from_dict(response.json()["accessToken"])
@@ -365,7 +403,11 @@ class LoginFlow:
         ):
             bearer = tokens.refresh_token  # still valid when the access token is not
         response = self.transport.request(
-            "DELETE", "/auth/sessions/current", action=action, bearer=bearer.value
+            "DELETE",
+            "/auth/sessions/current",
+            action=action,
+            bearer=bearer.value,
+            context=tokens.context,
         )
         if response.status_code in (200, 204):
             return
@@ -386,6 +428,7 @@ class LoginFlow:
                 bearer=tokens.access_token.value,
                 params={"pageSize": str(page_size)},
                 headers=headers,
+                context=tokens.context,
             )
             if response.status_code != 200:
                 raise error_from_response(response, action)

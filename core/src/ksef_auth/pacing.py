@@ -37,6 +37,7 @@ __all__ = [
     "Rate",
     "RateLimiter",
     "operation_of",
+    "pacer_for",
 ]
 
 
@@ -231,3 +232,21 @@ class Pacer:
         """KSeF answered 429 for ``operation``: hold everyone back ``seconds``."""
         if operation is not None and operation in self._rates:
             self.limiter.penalize(self.key(operation, context, base), seconds)
+
+
+_local_pacer: Pacer | None = None
+_local_lock = threading.Lock()
+
+
+def pacer_for(store: object) -> Pacer:
+    """The pacer of the sessions kept in ``store``: over the store's own ``rate_limiter()`` when
+    it offers one (everyone sharing the store shares KSeF's limits), otherwise one pacer for the
+    whole process (KSeF counts per IP, and this process is one of the IP's clients)."""
+    global _local_pacer
+    factory = getattr(store, "rate_limiter", None)
+    if factory is not None:
+        return Pacer(factory())
+    with _local_lock:
+        if _local_pacer is None:
+            _local_pacer = Pacer()
+        return _local_pacer

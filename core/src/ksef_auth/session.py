@@ -58,6 +58,8 @@ from ksef_auth.errors import (
 from ksef_auth.events import SessionEvent
 from ksef_auth.flow import REJECTION_STATUSES, AuthSession, LoginFlow
 from ksef_auth.model import Credential, SessionTokens
+from ksef_auth.pacing import pacer_for
+from ksef_auth.transport import Transport
 
 if TYPE_CHECKING:
     import asyncio
@@ -91,8 +93,12 @@ class SessionManager:
         strategy.check()
         self.strategy = strategy
         self.policy = strategy.refresh
+        transport = Transport(strategy.environment, pacer=pacer_for(strategy.store))
         self.flow = LoginFlow(
-            strategy.environment, strategy.signer, poll_deadline=strategy.refresh.poll_deadline
+            strategy.environment,
+            strategy.signer,
+            transport=transport,
+            poll_deadline=strategy.refresh.poll_deadline,
         )
         self._near: _Near = _EMPTY
         self._lock = threading.Lock()

@@ -41,8 +41,9 @@ from typing import Any, Literal
 import attrs
 import httpx
 
-from ksef_auth.errors import ConfigError, KsefError, RateLimited, TransportError
-from ksef_auth.model import Environment
+from ksef_auth.errors import ConfigError, DeadlineExceeded, KsefError, RateLimited, TransportError
+from ksef_auth.model import ContextIdentifier, Environment
+from ksef_auth.pacing import Pacer, operation_of
 from ksef_auth.secret import Secret
 
 log = logging.getLogger("ksef_auth.transport")
@@ -290,6 +291,15 @@ class Transport:
     Returns the final ``httpx.Response`` whatever its status (the caller knows which statuses
     mean success); raises :class:`TransportError` when no answer came, and
     :class:`RateLimited` when 429s outlast the retry budget or ask for too long a wait.
+
+    **Pacing.** With a :class:`~ksef_auth.pacing.Pacer`, every attempt first waits for a slot
+    under KSeF's published limit of its operation (per IP, or per (context, IP) for protected
+    operations: ``context`` says which), never longer than ``deadline`` leaves; a 429 holds
+    everyone sharing the pacer's limiter back for its ``Retry-After``. Without one nothing is
+    booked and nothing waits.
+
+    **Deadline.** ``deadline`` (a ``time.monotonic()`` instant) bounds the whole request, its
+    retries and their waits included.
     """
 
     def __init__(
@@ -298,9 +308,11 @@ class Transport:
         *,
         retry: RetryPolicy | None = None,
         client: httpx.Client | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.environment = environment
         self.retry = retry or RetryPolicy()
+        self.pacer = pacer
         self._client = client
         self._sleep = time.sleep
 
@@ -320,6 +332,8 @@ class Transport:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         replay: Replay = "always",
+        context: ContextIdentifier | None = None,
+        deadline: float | None = None,
     ) -> httpx.Response:
         send_headers = dict(headers or {})
         if content_type:
@@ -328,8 +342,12 @@ class Transport:
             require_secure(self.environment.base_url)
             send_headers["Authorization"] = "Bearer " + bearer.reveal()
         client = self.client
+        pacer = self.pacer
+        operation = operation_of(method, path) if pacer is not None else None
         retry = 0
         while True:
+            if pacer is not None:
+                self._pace(pacer, operation, context, action, deadline)
             try:
                 response = client.request(
                     method, path, content=content, params=params, headers=send_headers
@@ -338,10 +356,11 @@ class Transport:
                 retryable = replay == "always" or isinstance(exc, _NOT_SENT)
                 if retryable and retry + 1 < self.retry.attempts:
                     delay = self.retry.backoff(retry)
-                    log.info("%s: %s, retrying in %.2f s", action, type(exc).__name__, delay)
-                    self._sleep(delay)
-                    retry += 1
-                    continue
+                    if _fits(delay, deadline):
+                        log.info("%s: %s, retrying in %.2f s", action, type(exc).__name__, delay)
+                        self._sleep(delay)
+                        retry += 1
+                        continue
                 raise TransportError(
                     f"{action} failed: no answer from {self.environment.base_url}"
                     f" ({type(exc).__name__}: {_clean(exc)}); check the network and try again"
@@ -349,15 +368,41 @@ class Transport:
             status = response.status_code
             if status not in RETRYABLE_STATUSES or (status != 429 and replay == "unsent"):
                 return response
+            wait = retry_after_of(response) if status == 429 else None
+            if pacer is not None and status == 429:
+                pacer.penalize(operation, context, wait or 0.0, base=self.environment.base_url)
             if retry + 1 >= self.retry.attempts:
                 return response
             delay = self.retry.backoff(retry)
             if status == 429:
-                wait = retry_after_of(response)
                 if wait is not None and wait > self.retry.max_retry_after:
                     return response  # the caller raises RateLimited with retry_after
                 delay = max(delay, wait or 0.0) + random.uniform(0.0, 0.1)
+            if not _fits(delay, deadline):
+                return response  # no time left to try again: the caller reports this answer
             log.info("%s: HTTP %s, retrying in %.2f s", action, status, delay)
             response.close()
             self._sleep(delay)
             retry += 1
+
+    def _pace(
+        self,
+        pacer: Pacer,
+        operation: str | None,
+        context: ContextIdentifier | None,
+        action: str,
+        deadline: float | None,
+    ) -> None:
+        max_wait = float("inf") if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            pacer.wait(operation, context, base=self.environment.base_url, max_wait=max_wait)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"{action}: KSeF's rate limit for {operation} leaves no slot before the"
+                f" deadline ({max_wait:.1f} s left); try again later or allow more time"
+            ) from None
+
+
+def _fits(delay: float, deadline: float | None) -> bool:
+    """Whether waiting ``delay`` seconds still leaves time before ``deadline``."""
+    return deadline is None or time.monotonic() + delay < deadline
