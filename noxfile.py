@@ -144,3 +144,42 @@ def docs(session: nox.Session) -> None:
     if (ROOT / "docs" / "gen_reference.py").is_file():
         session.run("python", "docs/gen_reference.py")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "build" / "site"))
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def bench(session: nox.Session) -> None:
+    """Every benchmark in one table (``-- --quick`` for a short run), with ksef2's column.
+
+    ksef2 (the strongest Python peer) needs Python 3.12+: it goes into a virtualenv of its own
+    (``.nox/bench-ksef2``), made with uv from an installed 3.12/3.13; without one the table
+    has no peer column.
+    """
+    args: list[str] = []
+    for path in [ROOT / "core", *(ROOT / "plugins" / p for p in PLUGINS)]:
+        args += ["-e", str(path)]
+    session.install(*args)
+    peer = ROOT / ".nox" / "bench-ksef2"
+    peer_python = peer / "bin" / "python"
+    for version in ("3.12", "3.13"):
+        if peer_python.exists():
+            break
+        made = session.run(
+            "uv", "venv", "-q", "-p", version, str(peer), external=True, success_codes=[0, 1, 2]
+        )
+        if made is False or not peer_python.exists():
+            continue
+    if peer_python.exists():
+        session.run(
+            "uv",
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(peer_python),
+            "ksef2==1.1.0",
+            external=True,
+        )
+        session.run("python", "bench/suite.py", "--peer-python", str(peer_python), *session.posargs)
+    else:
+        session.log("no Python 3.12+ for ksef2: the table has no peer column")
+        session.run("python", "bench/suite.py", *session.posargs)

@@ -147,7 +147,7 @@ class _Contexts:
     so that every call for a context reaches the same session manager."""
 
     def __init__(self) -> None:
-        self.by_context: dict[ContextIdentifier, Strategy] = {}
+        self.by_context: dict[ContextIdentifier | str, Strategy] = {}
         self.lock = threading.Lock()
         self.store_checked = False
 
@@ -247,10 +247,15 @@ class Strategy:
         same context always gives the same strategy object, so its session manager, near cache
         and rejection memory are kept across calls.
         """
+        found = self._family.by_context.get(context)  # a NIP string seen before is a key too
+        if found is not None:
+            return found
+        raw = context
         if isinstance(context, str):
             context = ContextIdentifier.nip(context)
         found = self._family.by_context.get(context)
         if found is not None:
+            self._family.by_context[raw] = found
             return found
         with self._family.lock:
             found = self._family.by_context.get(context)
@@ -267,7 +272,9 @@ class Strategy:
             manager=self.manager,
             family=self._family,
         )
-        return self._family.by_context.get(context, twin)
+        twin = self._family.by_context.get(context, twin)
+        self._family.by_context[raw] = twin
+        return twin
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """A new ``httpx.Client`` on this environment's base URL with this strategy's auth."""
