@@ -34,6 +34,7 @@ from ksef_auth.errors import (
     SessionInvalid,
     StoreError,
     TransportError,
+    WrongPassword,
 )
 from ksef_auth.events import SessionEvent
 from ksef_auth.hookspecs import CONTRACT_VERSION
@@ -110,6 +111,7 @@ __all__ = [
     "Submission",
     "Token",
     "TransportError",
+    "WrongPassword",
     "build_csr",
     "default_manager",
     "hookimpl",

@@ -9,6 +9,7 @@
     │   ├── NotAvailable            "not here": a chain moves on to its next source
     │   ├── CredentialChainError    every source of a chain failed (one report, per source)
     │   ├── CertificateError        expired, not yet valid, NIP mismatch, weak key, ...
+    │   ├── WrongPassword           a PKCS#12 or key password (or a token PIN) is wrong or missing
     │   └── CredentialRejected      KSeF rejected this credential before; fail fast until it changes
     ├── KsefError                   KSeF answered with an error (code, description, trace id)
     │   ├── AuthenticationFailed    the login ended with a final status (415, 450, 460, ...)
@@ -67,6 +68,11 @@ class CredentialChainError(CredentialError):
 
 class CertificateError(CredentialError):
     """A certificate or key is unusable (expired, mismatched, too weak, wrong identity)."""
+
+
+class WrongPassword(CredentialError):
+    """The password that opens a credential (a PKCS#12 file, an encrypted key, a token's PIN)
+    is wrong, or none is set. The message says where the password came from, never what it is."""
 
 
 class CredentialRejected(CredentialError):

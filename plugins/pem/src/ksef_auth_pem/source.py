@@ -16,17 +16,19 @@ from ksef_auth import (
     CredentialError,
     CredentialRequest,
     Environment,
-    LocalKey,
     NotAvailable,
     SecretRef,
 )
-from ksef_auth_pem.loading import (
+from ksef_auth.certificates import (
+    certificate_credential,
     has_private_key,
+    leaf_for,
     load_certificates,
     load_private_key,
-    read_file,
     text_to_bytes,
 )
+from ksef_auth.certificates import describe as describe_certificate
+from ksef_auth.files import read_credential_file as read_file
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -142,18 +144,18 @@ class PemSource:
     def load(self, request: CredentialRequest) -> CertificateCredential:
         certificates, certificate_data, where = self._certificates()
         key = self._key(certificate_data, where)
-        leaf = _leaf_for(certificates, key, where)
-        chain = [c for c in certificates if c is not leaf]
+        if leaf_for(certificates, key.public_key()) is None:  # type: ignore[arg-type]
+            raise CertificateError(
+                f"the private key does not belong to the certificate in {where}"
+                f" ({describe_certificate(certificates[0])}): pair each certificate with its"
+                " own key"
+            )
+        chain: list[x509.Certificate] = []
         for path in self.chain:
             chain.extend(load_certificates(read_file(path, "chain file"), f"chain file {path}"))
-        try:
-            handle = LocalKey(key)
-        except CertificateError:
-            raise CertificateError(
-                f"the private key for {where} is {type(key).__name__.lstrip('_')}: KSeF accepts"
-                " only RSA (2048 bits or more) and ECDSA (P-256, P-384, P-521) keys"
-            ) from None
-        return CertificateCredential(leaf, handle, chain=chain, source=f"pem:{where}")
+        return certificate_credential(
+            key, certificates, where=where, source=f"pem:{where}", chain=chain
+        )
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -202,26 +204,3 @@ def _read_ref(ref: SecretRef, what: str) -> str:
     if problem:
         raise NotAvailable(f"{what}: {problem}")
     return ref.get().reveal()
-
-
-def _leaf_for(
-    certificates: list[x509.Certificate], key: PrivateKeyTypes, where: str
-) -> x509.Certificate:
-    """The certificate whose public key is ``key``'s (a bundle may list the chain first)."""
-    from cryptography.hazmat.primitives import serialization
-
-    def spki(public_key: object) -> bytes:
-        return public_key.public_bytes(  # type: ignore[attr-defined,no-any-return]
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    wanted = spki(key.public_key())
-    for certificate in certificates:
-        if spki(certificate.public_key()) == wanted:
-            return certificate
-    first = certificates[0]
-    raise CertificateError(
-        f"the private key does not belong to the certificate in {where}"
-        f" ({first.subject.rfc4514_string()}, valid {first.not_valid_before_utc:%Y-%m-%d}"
-        f" to {first.not_valid_after_utc:%Y-%m-%d}): pair each certificate with its own key"
-    )
