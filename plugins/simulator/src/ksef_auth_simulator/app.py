@@ -209,6 +209,9 @@ def build_app(sim: Simulator) -> ASGIApp:
         ("POST", "/hmac/challenge", hmac_challenge, "auth", True),
         ("POST", "/hmac/session", hmac_session, "auth", True),
     ]
+    from ksef_auth_simulator.certificate_routes import certificate_routes
+
+    table += certificate_routes(sim)
     routes = [
         Route(
             "/v2" + path,

@@ -240,7 +240,8 @@ def init_xades(
     if checksum and not is_valid_nip(request.context_value[:10]):
         raise KsefError(21405, [f"Nieprawidłowa suma kontrolna NIP {request.context_value[:10]}."])
     peek_challenge(sim, request.challenge)
-    who = certs.identity(request.certificate)
+    internal = sim.ksef_certificates.recognize(request.certificate)  # a KSeF certificate?
+    who = internal.identity if internal else certs.identity(request.certificate)
     if request.subject_identifier_type == "certificateFingerprint":
         subject_type, subject_value = "Fingerprint", who.fingerprint
     else:
@@ -252,19 +253,24 @@ def init_xades(
             raise KsefError(21117, ["Nieprawidłowy numer PESEL w certyfikacie."])
         subject_type, subject_value = who.identifier_type or "Nip", who.identifier
     consume_challenge(sim, request.challenge)
-    op = _operation(
-        sim, who.authentication_method, (ctx_type, request.context_value), ip, request.allowed_ips
-    )
+    method = internal.method if internal else who.authentication_method
+    op = _operation(sim, method, (ctx_type, request.context_value), ip, request.allowed_ips)
     op.subject = {
         "subjectIdentifier": {"type": subject_type, "value": subject_value},
         **who.subject_details,
     }
-    problem = certs.validity_problem(request.certificate, sim.now())
+    if internal:
+        sim.ksef_certificates.note_login(op, internal, sim.now())
+        problem = internal.problem(sim.now())
+    else:
+        problem = certs.validity_problem(request.certificate, sim.now())
     trusted = certs.load_pems(sim.config.trusted_ca_pems)
     if problem:
         op.outcome, op.outcome_details = 460, [problem]
-    elif verify_chain and not certs.chains_to(
-        request.certificate, request.extra_certificates, trusted
+    elif (
+        verify_chain
+        and not internal
+        and not certs.chains_to(request.certificate, request.extra_certificates, trusted)
     ):
         op.outcome, op.outcome_details = 460, ["Niezaufany łańcuch certyfikatów"]
     elif subject_type == "Pesel" and sim.is_deceased(subject_value):

@@ -5,6 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ksef_auth_simulator.ksef_certificates import CertificateSettings
+
+
+def _certificate_settings() -> CertificateSettings:
+    from ksef_auth_simulator.ksef_certificates import CertificateSettings
+
+    return CertificateSettings()
 
 
 @dataclass
@@ -46,6 +56,8 @@ class SimulatorConfig:
     clock: Callable[[], float] = field(default=time.time, repr=False)
     #: largest accepted request body
     max_body_bytes: int = 1_000_000
+    #: KSeF certificates: enrollment delay, validity, limits (see ``ksef_certificates``)
+    certificates: CertificateSettings = field(default_factory=_certificate_settings)
 
     def __post_init__(self) -> None:
         for name in (

@@ -18,6 +18,7 @@ from ksef_auth_simulator.counters import Counters
 from ksef_auth_simulator.errors import ProblemError, forbidden, unauthorized
 from ksef_auth_simulator.faults import FaultRule, FaultSet
 from ksef_auth_simulator.keys import KeyRing
+from ksef_auth_simulator.ksef_certificates import KsefCertificates
 from ksef_auth_simulator.ratelimit import RateLimiter
 from ksef_auth_simulator.refs import new_reference
 from ksef_auth_simulator.state import (
@@ -60,6 +61,7 @@ class Simulator:
         self.blocked: set[str] = set()
         self.pesel_links: dict[str, dict[str, bool]] = {}
         self.grants: dict[str, dict[tuple[str, str], list[str]]] = {}
+        self.ksef_certificates = KsefCertificates(self.config.certificates)
         self._app: ASGIApp | None = None
 
     # -- clock and ASGI app ----------------------------------------------------------------
