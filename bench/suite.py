@@ -319,6 +319,7 @@ def case_file_store(quick: bool) -> list[Row]:
         {"ours": lambda: store.get(store_key), "floor": floor},
         blocks=10,
         per_block=number // 10,
+        best=True,
     )
     return [
         row(
@@ -373,6 +374,7 @@ def case_authenticated_get(sim: SimulatorProcess, quick: bool) -> list[Row]:
             },
             blocks=20,
             per_block=number // 20,
+            best=True,
         )
     return [
         row(
