@@ -105,10 +105,10 @@ def client(sim: Simulator) -> Iterator[httpx.Client]:
 class SyncASGI(httpx.BaseTransport):
     """Drive an ASGI app synchronously through httpx.ASGITransport on a private event loop."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, client_host: str = "127.0.0.1") -> None:
         import anyio.from_thread
 
-        self._transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        self._transport = httpx.ASGITransport(app=app, client=(client_host, 50000))
         self._portal_cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
 

@@ -8,7 +8,9 @@ from datetime import datetime
 
 import httpx
 import pytest
-from conftest import NIP, OTHER_NIP
+from conftest import NIP, OTHER_NIP, SyncASGI, fast
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from sim_client import (
     bearer,
     encrypt,
@@ -20,7 +22,7 @@ from sim_client import (
     wait_status,
 )
 
-from ksef_auth_simulator import jwt
+from ksef_auth_simulator import Simulator, jwt
 from ksef_auth_simulator.refs import is_reference
 from ksef_auth_simulator.server import RunningSimulator
 
@@ -104,15 +106,49 @@ def _final(http: httpx.Client, response: httpx.Response) -> dict:
     return wait_status(http, response.json())["status"]
 
 
-def test_450_undecryptable(http: httpx.Client) -> None:
+def _raw_submission(
+    http: httpx.Client, ciphertext: bytes | None = None, plain: bytes = b""
+) -> dict:
+    """Submit ``ciphertext``, or ``plain`` encrypted under the simulator's token key."""
     challenge = http.post("/auth/challenge").json()
+    if ciphertext is None:
+        public_key, _ = token_key(http)
+        oaep = padding.OAEP(
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+        )
+        ciphertext = public_key.encrypt(
+            plain.replace(b"{ms}", str(challenge["timestampMs"]).encode()), oaep
+        )
     body = {
         "challenge": challenge["challenge"],
         "contextIdentifier": {"type": "Nip", "value": NIP},
-        "encryptedToken": base64.b64encode(b"\x01" * 256).decode(),
+        "encryptedToken": base64.b64encode(ciphertext).decode(),
     }
-    status = _final(http, http.post("/auth/ksef-token", json=body))
-    assert status["code"] == 450 and status["details"] == ["Invalid token encoding."]
+    return _final(http, http.post("/auth/ksef-token", json=body))
+
+
+def test_450_undecryptable(http: httpx.Client) -> None:
+    status = _raw_submission(http, b"\x01" * 256)
+    assert status["code"] == 450 and status["details"] == ["Nieprawidłowe szyfrowanie tokena"]
+
+
+@pytest.mark.parametrize("plain", [b"\xff\xfe not utf-8|{ms}", b"no separator", b"token|12ab"])
+def test_450_bad_token_encoding(http: httpx.Client, plain: bytes) -> None:
+    status = _raw_submission(http, plain=plain)
+    assert status["code"] == 450 and status["details"] == ["Nieprawidłowe kodowanie tokena"]
+
+
+def test_450_challenge_expired_before_verification() -> None:
+    """The challenge must still be valid when KSeF verifies the submission (asynchronously)."""
+    now = [1_800_000_000.0]
+    sim = Simulator(fast(challenge_ttl=10, auth_delay=20, clock=lambda: now[0]))
+    token = sim.issue_ksef_token(NIP)
+    with httpx.Client(transport=SyncASGI(sim.app), base_url="http://ksef.local/v2") as client:
+        init = start_token_auth(client, token, NIP)
+        assert init.status_code == 202, init.text
+        now[0] += 21
+        status = wait_status(client, init.json())["status"]
+    assert status["code"] == 450 and status["details"] == ["Nieprawidłowe wyzwanie autoryzacyjne"]
 
 
 def test_450_wrong_timestamp(http: httpx.Client, ksef_simulator: RunningSimulator) -> None:
@@ -140,10 +176,12 @@ def test_450_inactive_token(http: httpx.Client, ksef_simulator: RunningSimulator
     assert status["code"] == 450 and status["details"] == ["Token nieaktywny"]
 
 
-def test_415_token_of_another_context(http: httpx.Client, ksef_simulator: RunningSimulator) -> None:
+def test_450_token_of_another_context(http: httpx.Client, ksef_simulator: RunningSimulator) -> None:
+    """Since API 2.6.1 a KSeF token presented for another context ends in 450 (was 415)."""
     token = ksef_simulator.sim.issue_ksef_token(OTHER_NIP)
     status = _final(http, start_token_auth(http, token, NIP))
-    assert status["code"] == 415
+    assert status["code"] == 450
+    assert status["details"] == [f"Token nie może być użyty w kontekście {NIP}"]
 
 
 def test_480_blocked(http: httpx.Client, ksef_simulator: RunningSimulator) -> None:
@@ -246,11 +284,12 @@ def test_21405_validation(http: httpx.Client, body: dict) -> None:
     assert response.status_code == 400 and ksef_error_code(response) == 21405
 
 
-def test_21405_not_json(http: httpx.Client) -> None:
+def test_21001_not_json(http: httpx.Client) -> None:
+    """API 2.9.0 lists 21001 "Nieczytelna treść." for an unreadable body of this endpoint."""
     response = http.post(
         "/auth/ksef-token", content=b"{", headers={"Content-Type": "application/json"}
     )
-    assert ksef_error_code(response) == 21405
+    assert response.status_code == 400 and ksef_error_code(response) == 21001
 
 
 def test_problem_details_dialect(http: httpx.Client) -> None:

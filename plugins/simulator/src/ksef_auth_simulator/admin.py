@@ -5,16 +5,19 @@ Mirrors the in-process admin API of ``Simulator`` for tests and demos that only 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ksef_auth_simulator.bodies import BodyError, parse_json, read_body
 from ksef_auth_simulator.errors import SimulatorError
 from ksef_auth_simulator.faults import FaultRule
 from ksef_auth_simulator.simulator import Simulator
+
+#: admin bodies may list many thousands of NIPs
+MAX_ADMIN_BODY = 16 * 1024 * 1024
 
 
 def _bad(message: str) -> JSONResponse:
@@ -22,13 +25,34 @@ def _bad(message: str) -> JSONResponse:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await read_body(request, MAX_ADMIN_BODY)
     if not raw.strip():
         return {}
-    data = json.loads(raw)
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     return data
+
+
+def _nips(data: dict[str, Any]) -> list[str]:
+    """``"nip": "..."`` or ``"nips": [...]``: the contexts an admin call is about."""
+    if "nips" in data:
+        nips = data["nips"]
+        if not isinstance(nips, list) or not all(isinstance(n, str) and n for n in nips):
+            raise ValueError("nips must be a list of NIP strings")
+        return nips
+    if not isinstance(data.get("nip"), str) or not data["nip"]:
+        raise ValueError("give nip (a string) or nips (a list of strings)")
+    return [data["nip"]]
+
+
+def _permissions(data: dict[str, Any]) -> list[str] | None:
+    permissions = data.get("permissions")
+    if permissions is not None and (
+        not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions)
+    ):
+        raise ValueError("permissions must be a list of strings")
+    return permissions
 
 
 def admin_routes(sim: Simulator) -> list[Route]:
@@ -36,13 +60,17 @@ def admin_routes(sim: Simulator) -> list[Route]:
         async def run(request: Request) -> Response:
             try:
                 return await fn(request)
-            except (ValueError, KeyError, TypeError) as exc:
+            except BodyError as exc:
+                return _bad(str(exc))
+            except KeyError as exc:
+                return _bad(f"missing or unknown: {exc}")
+            except (ValueError, TypeError) as exc:
                 return _bad(str(exc))
 
         return run
 
     async def counters(request: Request) -> Response:
-        return JSONResponse(sim.counters())
+        return JSONResponse(sim.counters(request.query_params.get("context")))
 
     async def reset(request: Request) -> Response:
         sim.reset_counters()
@@ -59,15 +87,21 @@ def admin_routes(sim: Simulator) -> list[Route]:
 
     async def tokens(request: Request) -> Response:
         data = await _body(request)
-        nip = str(data["nip"])
+        permissions = _permissions(data)
         if "token" in data:
-            ref = sim.register_ksef_token(nip, str(data["token"]), data.get("permissions"))
+            nip = _nips(data)[0]
+            ref = sim.register_ksef_token(nip, str(data["token"]), permissions)
             return JSONResponse({"referenceNumber": ref, "token": data["token"]}, status_code=201)
+        description = str(data.get("description", "Token wydany przez symulator"))
+        if "nips" in data:
+            issued = sim.issue_ksef_tokens(_nips(data), permissions, description)
+            listing = [
+                {"nip": nip, "referenceNumber": token.split("|")[0], "token": token}
+                for nip, token in issued.items()
+            ]
+            return JSONResponse({"tokens": listing}, status_code=201)
         token = sim.issue_ksef_token(
-            nip,
-            data.get("permissions"),
-            str(data.get("description", "Token wydany przez symulator")),
-            active=bool(data.get("active", True)),
+            _nips(data)[0], permissions, description, active=bool(data.get("active", True))
         )
         return JSONResponse(
             {"referenceNumber": token.split("|")[0], "token": token}, status_code=201
@@ -93,16 +127,12 @@ def admin_routes(sim: Simulator) -> list[Route]:
     async def grants(request: Request) -> Response:
         data = await _body(request)
         if "fingerprint" in data:
-            sim.grant_fingerprint(
-                str(data["nip"]), str(data["fingerprint"]), data.get("permissions")
-            )
+            identifier_type, value = "Fingerprint", str(data["fingerprint"])
         else:
-            sim.grant_subject(
-                str(data["nip"]),
-                str(data["identifierType"]),
-                str(data["value"]),
-                data.get("permissions"),
-            )
+            identifier_type, value = str(data["identifierType"]), str(data["value"])
+        if identifier_type not in ("Nip", "Pesel", "Fingerprint"):
+            raise ValueError("identifierType must be Nip, Pesel or Fingerprint")
+        sim.grant_in_contexts(_nips(data), identifier_type, value, _permissions(data))
         return Response(status_code=204)
 
     async def rotate(request: Request) -> Response:
@@ -115,14 +145,11 @@ def admin_routes(sim: Simulator) -> list[Route]:
     async def whoami(request: Request) -> Response:
         ip = request.client.host if request.client else "127.0.0.1"
         try:
-            claims, op = sim.access(request.headers.get("authorization"), ip)
+            return JSONResponse(sim.whoami(request.headers.get("authorization") or "", ip))
         except SimulatorError as exc:
             from ksef_auth_simulator.app import error_response
 
             return error_response(sim, exc, request)
-        return JSONResponse(
-            {"claims": claims, "context": {"type": op.context_type, "value": op.context_value}}
-        )
 
     return [
         Route("/_sim/counters", guarded(counters), methods=["GET"]),

@@ -7,17 +7,17 @@ applies fault rules (it must be outermost to be able to drop a connection) and c
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ksef_auth_simulator import auth_flow, hmac_flow, sessions, token_admin
+from ksef_auth_simulator import auth_flow, bodies, hmac_flow, sessions, token_admin
 from ksef_auth_simulator.errors import (
     KsefError,
     ProblemError,
@@ -35,6 +35,23 @@ from ksef_auth_simulator.simulator import Simulator
 Handler = Callable[[Request, str], Awaitable[Response]]
 
 
+@dataclass(frozen=True)
+class KsefRoute:
+    """One KSeF operation served under ``/v2``: ``path`` is the spec's template.
+
+    Its rate limits come from the spec (``ratelimit.published_limits()``) by ``"METHOD path"``;
+    ``handler(request, client_ip)`` returns the response or raises a ``SimulatorError``.
+    """
+
+    method: str
+    path: str
+    handler: Handler
+
+    @property
+    def operation(self) -> str:
+        return f"{self.method} {self.path}"
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "127.0.0.1"
 
@@ -49,68 +66,78 @@ def error_response(sim: Simulator, exc: SimulatorError, request: Request) -> Res
     return JSONResponse(body, status_code=exc.status, media_type=media, headers=headers)
 
 
-async def json_body(request: Request, *, optional: bool = False) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        if optional:
-            return {}
-        raise KsefError(21405, ["Brak treści żądania."])
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KsefError(21405, [f"Treść nie jest poprawnym JSON: {exc}"]) from exc
+async def json_body(request: Request, sim: Simulator, *, optional: bool = False) -> Any:
+    """The request's JSON, at most ``max_body_bytes`` and :data:`bodies.MAX_JSON_DEPTH` deep;
+    400 (21001 where the spec lists it for the operation, else 21405) otherwise."""
+    return await bodies.json_body(request, sim.config.max_body_bytes, optional=optional)
 
 
 def _fault(request: Request) -> FaultAction | None:
     return request.scope.get("ksef_fault")
 
 
-def _rate_key(sim: Simulator, request: Request) -> str:
+def bearer_context(sim: Simulator, request: Request) -> str | None:
+    """The context a request's bearer token belongs to (any of KSeF's three JWTs), or None."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
     try:
         claims = sim.decode_bearer(
-            request.headers.get("authorization"),
-            ("AuthenticationToken", "ContextToken", "RefreshToken"),
-            check_exp=False,
+            header, ("AuthenticationToken", "ContextToken", "RefreshToken"), check_exp=False
         )
     except SimulatorError:
-        return "anonymous"
+        return None
     if claims.get("civ"):
         return str(claims["civ"])
     op = sim.operations.get(str(claims.get("arn")))
-    return op.context_value if op else "anonymous"
+    return op.context_value if op else None
 
 
-def endpoint(
-    sim: Simulator, name: str, handler: Handler, group: str | None, public: bool
-) -> Callable[[Request], Awaitable[Response]]:
+def _attribute(request: Request, sim: Simulator, started: dict[str, Any]) -> None:
+    """Count a submission under the context of the operation it started."""
+    op = sim.operations.get(str(started.get("referenceNumber")))
+    if op is not None:
+        request.scope["ksef_context"] = op.context_value
+
+
+def endpoint(sim: Simulator, route: KsefRoute) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint of ``route``: rate limit, handler, error dialects, counters."""
+    name = route.operation
+
     async def run(request: Request) -> Response:
         ip = client_ip(request)
+        request.scope["ksef_operation"] = name
+        context = bearer_context(sim, request)
         try:
-            if sim.config.rate_limits and group:
-                key: Any = ip if public else (_rate_key(sim, request), ip)
-                sim.limiter.hit(group, key, sim.now())
-            response = await handler(request, ip)
+            limit = sim.limiter.limit_of(name) if sim.config.rate_limits else None
+            if limit is not None:
+                key: Any = (context or "anonymous", ip) if limit.per_context else ip
+                sim.limiter.hit(name, key, sim.now())
+            response = await route.handler(request, ip)
         except SimulatorError as exc:
             response = error_response(sim, exc, request)
-        sim.stats.request(name, response.status_code)
+        sim.stats.request(name, response.status_code, context or request.scope.get("ksef_context"))
         return response
 
     return run
 
 
-def build_app(sim: Simulator) -> ASGIApp:
+def ksef_routes(sim: Simulator) -> list[KsefRoute]:
+    """The KSeF operations the simulator serves (plus the HMAC extension)."""
     bearer = "authorization"
 
     async def challenge(request: Request, ip: str) -> Response:
-        await json_body(request, optional=True)
+        await json_body(request, sim, optional=True)
         return JSONResponse(auth_flow.challenge_response(sim, ip))
 
     async def public_keys(request: Request, ip: str) -> Response:
         return JSONResponse(sim.public_keys())
 
     async def ksef_token(request: Request, ip: str) -> Response:
-        body = await json_body(request)
-        return JSONResponse(auth_flow.init_token(sim, body, ip, _fault(request)), status_code=202)
+        body = await json_body(request, sim)
+        started = auth_flow.init_token(sim, body, ip, _fault(request))
+        _attribute(request, sim, started)
+        return JSONResponse(started, status_code=202)
 
     async def xades(request: Request, ip: str) -> Response:
         media = request.headers.get("content-type", "application/xml").split(";")[0].strip().lower()
@@ -119,13 +146,15 @@ def build_app(sim: Simulator) -> ASGIApp:
         raw_flag = request.query_params.get("verifyCertificateChain")
         if raw_flag is not None and raw_flag.lower() not in ("true", "false"):
             raise KsefError(21405, ["verifyCertificateChain musi mieć wartość true lub false."])
-        body = await request.body()
-        if len(body) > sim.config.max_body_bytes:
-            raise KsefError(21001, ["Dokument jest zbyt duży."])
-        result = auth_flow.init_xades(
+        try:
+            body = await bodies.read_body(request, sim.config.max_body_bytes)
+        except bodies.BodyError as exc:
+            raise KsefError(21001, [str(exc)]) from None
+        started = auth_flow.init_xades(
             sim, body, (raw_flag or "").lower() == "true", ip, _fault(request)
         )
-        return JSONResponse(result, status_code=202)
+        _attribute(request, sim, started)
+        return JSONResponse(started, status_code=202)
 
     async def status(request: Request, ip: str) -> Response:
         ref = request.path_params["referenceNumber"]
@@ -161,7 +190,7 @@ def build_app(sim: Simulator) -> ASGIApp:
     async def create_token(request: Request, ip: str) -> Response:
         auth = request.headers.get(bearer)
         sim.access(auth, ip)
-        body = await json_body(request)
+        body = await json_body(request, sim)
         return JSONResponse(token_admin.create(sim, auth, ip, body), status_code=202)
 
     async def query_tokens(request: Request, ip: str) -> Response:
@@ -184,44 +213,52 @@ def build_app(sim: Simulator) -> ASGIApp:
         )
         return Response(status_code=204)
 
+    async def rate_limits(request: Request, ip: str) -> Response:
+        sim.access(request.headers.get(bearer), ip)
+        return JSONResponse(sim.rate_limits())
+
     async def hmac_challenge(request: Request, ip: str) -> Response:
-        await json_body(request, optional=True)
+        await json_body(request, sim, optional=True)
         return JSONResponse(hmac_flow.challenge(sim, ip))
 
     async def hmac_session(request: Request, ip: str) -> Response:
-        return JSONResponse(hmac_flow.session(sim, await json_body(request), ip))
+        return JSONResponse(hmac_flow.session(sim, await json_body(request, sim), ip))
 
-    table: list[tuple[str, str, Handler, str | None, bool]] = [
-        ("POST", "/auth/challenge", challenge, "auth", True),
-        ("GET", "/security/public-key-certificates", public_keys, "auth", True),
-        ("POST", "/auth/ksef-token", ksef_token, "auth", True),
-        ("POST", "/auth/xades-signature", xades, "auth", True),
-        ("POST", "/auth/token/redeem", redeem, "auth", False),
-        ("POST", "/auth/token/refresh", refresh, "auth", False),
-        ("GET", "/auth/sessions", list_sessions, "other", False),
-        ("DELETE", "/auth/sessions/current", delete_current, "other", False),
-        ("DELETE", "/auth/sessions/{referenceNumber}", delete_session, "other", False),
-        ("GET", "/auth/{referenceNumber}", status, "auth", False),
-        ("POST", "/tokens", create_token, "other", False),
-        ("GET", "/tokens", query_tokens, "other", False),
-        ("GET", "/tokens/{referenceNumber}", token_status, "other", False),
-        ("DELETE", "/tokens/{referenceNumber}", revoke_token, "other", False),
-        ("POST", "/hmac/challenge", hmac_challenge, "auth", True),
-        ("POST", "/hmac/session", hmac_session, "auth", True),
+    return [
+        KsefRoute("POST", "/auth/challenge", challenge),
+        KsefRoute("GET", "/security/public-key-certificates", public_keys),
+        KsefRoute("POST", "/auth/ksef-token", ksef_token),
+        KsefRoute("POST", "/auth/xades-signature", xades),
+        KsefRoute("POST", "/auth/token/redeem", redeem),
+        KsefRoute("POST", "/auth/token/refresh", refresh),
+        KsefRoute("GET", "/auth/sessions", list_sessions),
+        KsefRoute("DELETE", "/auth/sessions/current", delete_current),
+        KsefRoute("DELETE", "/auth/sessions/{referenceNumber}", delete_session),
+        KsefRoute("GET", "/auth/{referenceNumber}", status),
+        KsefRoute("POST", "/tokens", create_token),
+        KsefRoute("GET", "/tokens", query_tokens),
+        KsefRoute("GET", "/tokens/{referenceNumber}", token_status),
+        KsefRoute("DELETE", "/tokens/{referenceNumber}", revoke_token),
+        KsefRoute("GET", "/rate-limits", rate_limits),
+        KsefRoute("POST", "/hmac/challenge", hmac_challenge),
+        KsefRoute("POST", "/hmac/session", hmac_session),
     ]
+
+
+def build_app(sim: Simulator) -> ASGIApp:
+    """Every KSeF route under ``/v2`` and the ``/_sim`` admin API, behind the fault layer.
+
+    More KSeF operations: add ``KsefRoute``s (from a module of their own) to ``table``; literal
+    paths must come before templates that would match them (``/auth/sessions`` before
+    ``/auth/{referenceNumber}``).
+    """
+    from ksef_auth_simulator.admin import admin_routes
     from ksef_auth_simulator.certificate_routes import certificate_routes
 
-    table += certificate_routes(sim)
-    routes = [
-        Route(
-            "/v2" + path,
-            endpoint(sim, f"{method} {path}", handler, group, public),
-            methods=[method],
-        )
-        for method, path, handler, group, public in table
+    table = [*ksef_routes(sim), *certificate_routes(sim)]
+    routes: list[BaseRoute] = [
+        Route("/v2" + r.path, endpoint(sim, r), methods=[r.method]) for r in table
     ]
-    from ksef_auth_simulator.admin import admin_routes
-
     routes += admin_routes(sim)
     return FaultLayer(Starlette(routes=routes), sim)
 
@@ -302,4 +339,4 @@ async def _drop(send: Send) -> None:
         cycle.disconnected = True
 
 
-__all__ = ["FaultRule", "build_app"]
+__all__ = ["FaultRule", "KsefRoute", "build_app", "error_response", "json_body"]

@@ -13,7 +13,7 @@ from ksef_auth_simulator.errors import KsefError, gone, unauthorized
 from ksef_auth_simulator.faults import FaultAction
 from ksef_auth_simulator.refs import format_ticks, iso, new_reference, ticks_to_ms, to_ticks
 from ksef_auth_simulator.simulator import Simulator
-from ksef_auth_simulator.state import STATUS_DESCRIPTIONS, Challenge, Operation
+from ksef_auth_simulator.state import DEFAULT_DETAILS, STATUS_DESCRIPTIONS, Challenge, Operation
 
 CONTEXT_TYPES = {
     "nip": "Nip",
@@ -121,12 +121,10 @@ def _finish(sim: Simulator, op: Operation, fault: FaultAction | None) -> dict[st
     if fault is not None:
         op.stuck = op.stuck or fault.stuck
         if fault.auth_status is not None:
-            op.outcome, op.outcome_details = fault.auth_status, []
+            op.outcome = fault.auth_status
+            op.outcome_details = list(DEFAULT_DETAILS.get(fault.auth_status, []))
     if op.outcome == 200 and sim.is_blocked(op.context_value):
-        op.outcome, op.outcome_details = (
-            480,
-            ["Podejrzenie incydentu bezpieczeństwa. Skontaktuj się z Ministerstwem Finansów."],
-        )
+        op.outcome, op.outcome_details = 480, list(DEFAULT_DETAILS[480])
     with sim.lock:
         sim.operations[op.ref] = op
     sim.stats.event("logins_started", op.context_value)
@@ -198,33 +196,42 @@ def init_token(
 def _judge_token(
     sim: Simulator, op: Operation, ciphertext: bytes, key_id: str | None, challenge: Challenge
 ) -> None:
-    def fail(code: int, detail: str) -> None:
-        op.outcome, op.outcome_details = code, [detail]
+    """The asynchronous verdict on a KSeF-token submission: 200, or 450 with one of the eight
+    details API 2.9.0 lists (the eighth, a token of another context, was 415 before 2.6.1)."""
 
+    def fail(detail: str) -> None:
+        op.outcome, op.outcome_details = 450, [detail]
+
+    if challenge.expires <= op.ready_at:  # expired before KSeF got to verify the submission
+        return fail("Nieprawidłowe wyzwanie autoryzacyjne")
     try:
-        plain = sim.keys.decrypt_token(ciphertext, key_id).decode("utf-8")
-    except (ValueError, LookupError, UnicodeDecodeError):
-        return fail(450, "Invalid token encoding.")
+        decrypted = sim.keys.decrypt_token(ciphertext, key_id)
+    except (ValueError, LookupError):
+        return fail("Nieprawidłowe szyfrowanie tokena")
+    try:
+        plain = decrypted.decode("utf-8")
+    except UnicodeDecodeError:
+        return fail("Nieprawidłowe kodowanie tokena")
     token, sep, stamp = plain.rpartition("|")
-    if not sep or not stamp.isdigit():
-        return fail(450, "Nieprawidłowy token")
+    if not sep or not token or not stamp.isdigit():
+        return fail("Nieprawidłowe kodowanie tokena")
     if int(stamp) != challenge.ms:
-        return fail(450, "Nieprawidłowy czas tokena")
+        return fail("Nieprawidłowy czas tokena")
     with sim.lock:
         record = sim.tokens_by_secret.get(token)
     if record is None:
-        return fail(450, "Nieprawidłowy token")
+        return fail("Nieprawidłowy token")
     op.ksef_token_ref = record.ref
     status = record.status(sim.now())
     if status == "Revoked":
-        return fail(450, "Token unieważniony")
+        return fail("Token unieważniony")
     if status != "Active":
-        return fail(450, "Token nieaktywny")
+        return fail("Token nieaktywny")
+    if (record.context_type, record.context_value) != (op.context_type, op.context_value):
+        return fail(f"Token nie może być użyty w kontekście {op.context_value}")
     record.last_use = sim.now()
     op.subject = {"subjectIdentifier": {"type": record.author_type, "value": record.author_value}}
     op.permissions = list(record.permissions)
-    if (record.context_type, record.context_value) != (op.context_type, op.context_value):
-        return fail(415, "Brak przypisanych uprawnień")
     return None
 
 
@@ -333,7 +340,8 @@ def operation_status(
     if fault is not None:
         op.stuck = op.stuck or fault.stuck
         if fault.auth_status is not None:
-            op.outcome, op.outcome_details = fault.auth_status, []
+            op.outcome = fault.auth_status
+            op.outcome_details = list(DEFAULT_DETAILS.get(fault.auth_status, []))
     return status_body(op, now)
 
 

@@ -1,41 +1,29 @@
 """HTTP routes of the KSeF certificates (tag "Certyfikaty"), added to the ``/v2`` table by ``app``.
 
 Every route needs an access token (``sim.access``: valid, session known, IP policy kept) and is
-rate limited in the ``other`` group (10/s, 30/min, 120/h per context and IP). A body that is not
-readable JSON ends in 21001 (API 2.9.0). The rules are in :mod:`.ksef_certificates`.
+rate limited as the spec publishes (10/s, 30/min, 120/h per operation, context and IP). A body
+that is not readable JSON, too large or too deep ends in 21001 (API 2.9.0). The rules are in
+:mod:`.ksef_certificates`.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ksef_auth_simulator.app import Handler
-from ksef_auth_simulator.errors import KsefError
+from ksef_auth_simulator.app import KsefRoute, json_body
 from ksef_auth_simulator.simulator import Simulator
 
-Route = tuple[str, str, Handler, str | None, bool]
 
-
-async def _body(request: Request, *, optional: bool = False) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        if optional:
-            return None
-        raise KsefError(21405, ["Brak treści żądania."])
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KsefError(21001, [f"Treść nie jest poprawnym JSON: {exc}"]) from exc
-
-
-def certificate_routes(sim: Simulator) -> list[Route]:
-    """``(method, path, handler, rate-limit group, public)`` for each certificate endpoint."""
+def certificate_routes(sim: Simulator) -> list[KsefRoute]:
+    """A ``KsefRoute`` for each certificate endpoint."""
     certificates = sim.ksef_certificates
     bearer = "authorization"
+
+    async def _body(request: Request, *, optional: bool = False) -> Any:
+        return await json_body(request, sim, optional=optional)
 
     async def limits(request: Request, ip: str) -> Response:
         _, op = sim.access(request.headers.get(bearer), ip)
@@ -81,12 +69,12 @@ def certificate_routes(sim: Simulator) -> list[Route]:
         return Response(status_code=200)
 
     return [
-        ("GET", "/certificates/limits", limits, "other", False),
-        ("GET", "/certificates/enrollments/data", data, "other", False),
-        ("POST", "/certificates/enrollments", enroll, "other", False),
-        ("GET", "/certificates/enrollments/{referenceNumber}", status, "other", False),
-        ("POST", "/certificates/retrieve", retrieve, "other", False),
-        ("POST", "/certificates/query", query, "other", False),
-        ("POST", "/certificates/{certificateSerialNumber}/revoke", revoke, "other", False),
-        ("PUT", "/testdata/certificates/{serialNumber}", shorten, "other", False),
+        KsefRoute("GET", "/certificates/limits", limits),
+        KsefRoute("GET", "/certificates/enrollments/data", data),
+        KsefRoute("POST", "/certificates/enrollments", enroll),
+        KsefRoute("GET", "/certificates/enrollments/{referenceNumber}", status),
+        KsefRoute("POST", "/certificates/retrieve", retrieve),
+        KsefRoute("POST", "/certificates/query", query),
+        KsefRoute("POST", "/certificates/{certificateSerialNumber}/revoke", revoke),
+        KsefRoute("PUT", "/testdata/certificates/{serialNumber}", shorten),
     ]

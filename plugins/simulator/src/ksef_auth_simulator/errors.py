@@ -144,8 +144,14 @@ def unauthorized(detail: str = "Wymagane jest uwierzytelnienie.") -> ProblemErro
     return ProblemError(401, detail)
 
 
-def forbidden(reason: str, detail: str, **extra: Any) -> ProblemError:
-    return ProblemError(403, detail, {"reasonCode": reason, **extra})
+def forbidden(reason: str, detail: str, **security: Any) -> ProblemError:
+    """403 ``ForbiddenProblemDetails``; ``security`` holds the data the reason code carries
+    (``clientIp`` for ``ip-not-allowed``, ``incidentId`` and ``clientIp`` for
+    ``security-service-blocked``...)."""
+    extra: dict[str, Any] = {"reasonCode": reason}
+    if security:
+        extra["security"] = security
+    return ProblemError(403, detail, extra)
 
 
 def gone() -> ProblemError:

@@ -13,6 +13,12 @@ import secrets
 from datetime import UTC, datetime
 
 _REF = re.compile(r"^\d{8}-[A-Z]{2}-[A-F0-9]{10}-[A-F0-9]{10}-[A-F0-9]{2}$")
+#: a KSeF 2.0 token: ``<EC reference>|<nip|internalId>-<context value>|<64 lowercase hex>``
+KSEF_TOKEN = re.compile(
+    r"^(?P<ref>\d{8}-EC-[A-F0-9]{10}-[A-F0-9]{10}-[A-F0-9]{2})"
+    r"\|(?P<prefix>nip|internalId)-(?P<context>[0-9]{10}(-[0-9]{5})?)\|(?P<secret>[0-9a-f]{64})$"
+)
+_TOKEN_PREFIX = {"Nip": "nip", "InternalId": "internalId"}
 TICKS_PER_SECOND = 10_000_000  # .NET ticks: 100 ns, hence 7 fractional digits
 
 
@@ -41,6 +47,19 @@ def new_reference(kind: str, when: float) -> str:
     day = datetime.fromtimestamp(when, UTC).strftime("%Y%m%d")
     body = f"{day}-{kind}-{secrets.token_hex(5).upper()}-{secrets.token_hex(5).upper()}"
     return f"{body}-{crc8(body.encode('ascii')):02X}"
+
+
+def ksef_token_text(ref: str, context_type: str, context_value: str) -> str:
+    """A fresh KSeF token in KSeF's format for the ``EC`` reference ``ref`` (its secret part is
+    64 random lowercase hex digits)."""
+    prefix = _TOKEN_PREFIX[context_type]
+    return f"{ref}|{prefix}-{context_value}|{secrets.token_hex(32)}"
+
+
+def ksef_token_context(token: str) -> str | None:
+    """The context value a well-formed KSeF token names (``nip-<NIP>``...), else None."""
+    match = KSEF_TOKEN.match(token)
+    return match.group("context") if match else None
 
 
 def is_reference(value: str, kind: str | None = None) -> bool:

@@ -10,6 +10,7 @@ import json
 import math
 import secrets
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ksef_auth_simulator import jwt
@@ -19,8 +20,8 @@ from ksef_auth_simulator.errors import ProblemError, forbidden, unauthorized
 from ksef_auth_simulator.faults import FaultRule, FaultSet
 from ksef_auth_simulator.keys import KeyRing
 from ksef_auth_simulator.ksef_certificates import KsefCertificates
-from ksef_auth_simulator.ratelimit import RateLimiter
-from ksef_auth_simulator.refs import new_reference
+from ksef_auth_simulator.ratelimit import RateLimiter, group_limits
+from ksef_auth_simulator.refs import ksef_token_text, new_reference
 from ksef_auth_simulator.state import (
     OWNER_PERMISSIONS,
     Challenge,
@@ -86,10 +87,11 @@ class Simulator:
         *,
         active: bool = True,
     ) -> str:
-        """Create an (Active) KSeF token for the ``Nip`` context ``nip``; return its secret."""
+        """Create an (Active) KSeF token for the ``Nip`` context ``nip``; return its secret,
+        in KSeF's format ``<EC reference>|nip-<NIP>|<64 hex>``."""
         now = self.now()
         ref = new_reference("EC", now)
-        secret = f"{ref}|nip-{nip}|{secrets.token_hex(32)}"
+        secret = ksef_token_text(ref, "Nip", nip)
         self._store_token(
             ref,
             secret,
@@ -100,6 +102,18 @@ class Simulator:
             ("Nip", nip),
         )
         return secret
+
+    def issue_ksef_tokens(
+        self,
+        nips: Iterable[str],
+        permissions: list[str] | None = None,
+        description: str = "Token wydany przez symulator",
+    ) -> dict[str, str]:
+        """One Active KSeF token per NIP (thousands per second): ``{nip: token}``, in order.
+        A NIP given twice gets one token."""
+        return {
+            nip: self.issue_ksef_token(nip, permissions, description) for nip in dict.fromkeys(nips)
+        }
 
     def register_ksef_token(
         self, nip: str, token: str, permissions: list[str] | None = None
@@ -190,6 +204,21 @@ class Simulator:
                 permissions or ["InvoiceRead", "InvoiceWrite"]
             )
 
+    def grant_in_contexts(
+        self,
+        nips: Iterable[str],
+        identifier_type: str,
+        value: str,
+        permissions: list[str] | None = None,
+    ) -> int:
+        """:meth:`grant_subject` in every context of ``nips`` (a firm's seal, a person or a
+        certificate fingerprint acting for thousands of clients); the number of contexts."""
+        count = 0
+        for nip in dict.fromkeys(nips):
+            self.grant_subject(nip, identifier_type, value, permissions)
+            count += 1
+        return count
+
     def grant_fingerprint(
         self, nip: str, fingerprint: str, permissions: list[str] | None = None
     ) -> None:
@@ -217,8 +246,17 @@ class Simulator:
     def clear_faults(self) -> None:
         self.faults.clear()
 
-    def counters(self) -> dict[str, Any]:
+    def counters(self, context: str | None = None) -> dict[str, Any]:
+        """Everything (``events``, ``endpoints``, ``contexts``), or one context's own
+        ``{"context", "events", "endpoints"}`` (its requests per operation and status)."""
+        if context is not None:
+            return self.stats.context(context)
         return self.stats.snapshot()
+
+    def rate_limits(self) -> dict[str, dict[str, int]]:
+        """The effective limits per group, as ``GET /rate-limits`` reports them (the published
+        ones times ``rate_limit_scale``; -1 where no limit applies)."""
+        return group_limits(self.config.rate_limit_scale)
 
     def reset_counters(self) -> None:
         self.stats.reset()
@@ -293,6 +331,31 @@ class Simulator:
                 clientIp=client_ip,
             )
         return claims, op
+
+    def whoami(self, access_token: str, client_ip: str = "127.0.0.1") -> dict[str, Any]:
+        """Who an access token (or ``Bearer <token>``) speaks for, after the checks of a
+        protected KSeF call (401/403 ``ProblemError`` otherwise): what ``/_sim/whoami`` answers.
+
+        ``context`` ({type, value}), ``subject`` (``subjectIdentifier`` and the certificate's
+        details), ``permissions``, ``authenticationMethod``, ``referenceNumber`` (the ``AU``
+        operation), ``ksefTokenReference`` (the ``EC`` number of the KSeF token it logged in
+        with, or None) and the raw ``claims``.
+        """
+        header = access_token.strip()
+        if not header:
+            raise unauthorized()
+        if not header.lower().startswith("bearer "):
+            header = f"Bearer {header}"
+        claims, op = self.access(header, client_ip)
+        return {
+            "context": {"type": op.context_type, "value": op.context_value},
+            "subject": op.subject,
+            "permissions": json.loads(claims.get("per") or "[]"),
+            "authenticationMethod": op.method,
+            "referenceNumber": op.ref,
+            "ksefTokenReference": op.ksef_token_ref,
+            "claims": claims,
+        }
 
     def require(self, claims: dict[str, Any], any_of: tuple[str, ...]) -> list[str]:
         present = json.loads(claims.get("per") or "[]")

@@ -14,14 +14,18 @@ STATUS_DESCRIPTIONS: dict[int, str] = {
     460: "Uwierzytelnianie zakończone niepowodzeniem z powodu błędu certyfikatu",
     470: "Uwierzytelnianie zakończone niepowodzeniem",
     480: "Uwierzytelnienie zablokowane",
-    500: "Nieznany błąd (500)",
+    500: "Nieznany błąd",
     550: "Operacja została anulowana przez system",
 }
 DEFAULT_DETAILS: dict[int, list[str]] = {
     415: ["Brak przypisanych uprawnień"],
-    425: ["Sesja uwierzytelniania i jej tokeny odświeżania zostały unieważnione."],
+    425: ["Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika"],
     470: ["Próba wykorzystania metod autoryzacyjnych osoby zmarłej"],
-    480: ["Podejrzenie incydentu bezpieczeństwa. Skontaktuj się z Ministerstwem Finansów."],
+    480: [
+        "Podejrzenie incydentu bezpieczeństwa. Skontaktuj się z Ministerstwem Finansów przez"
+        " formularz zgłoszeniowy."
+    ],
+    550: ["Przetwarzanie zostało przerwane z przyczyn wewnętrznych systemu. Spróbuj ponownie"],
 }
 #: authenticationMethod -> (category, code, displayName); codes other than
 #: xades.qualified-seal are UNVERIFIED
@@ -38,6 +42,7 @@ OWNER_PERMISSIONS = [
     "SubunitManage",
     "EnforcementOperations",
     "Introspection",
+    "CollectiveIdentifierManage",
 ]
 
 

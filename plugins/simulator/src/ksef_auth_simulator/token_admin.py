@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from ksef_auth_simulator import paging
 from ksef_auth_simulator.errors import KsefError, forbidden
-from ksef_auth_simulator.refs import iso, new_reference
+from ksef_auth_simulator.refs import iso, ksef_token_text, new_reference
 from ksef_auth_simulator.simulator import Simulator
 from ksef_auth_simulator.state import OWNER_PERMISSIONS, KsefTokenRecord, Operation
 
@@ -42,8 +41,7 @@ def create(sim: Simulator, bearer: str | None, ip: str, body: object) -> dict[st
             raise KsefError(26001, [f"Brakujące uprawnienia: {', '.join(lacking)}."])
     now = sim.now()
     ref = new_reference("EC", now)
-    prefix = "nip" if op.context_type == "Nip" else "internalId"
-    secret = f"{ref}|{prefix}-{op.context_value}|{secrets.token_hex(32)}"
+    secret = ksef_token_text(ref, op.context_type, op.context_value)
     sim._store_token(
         ref,
         secret,
