@@ -62,7 +62,12 @@ def test_config_check_reports_file_key_and_exit_code(tmp_path: Path) -> None:
     )
     out = run("config", "check", str(path))
     assert out.returncode == 3
-    assert out.stderr.strip() == (
-        f"error: {path}:strategy.a.context: NIP 5261040827 is invalid: check digit is 7,"
+    lines = out.stderr.strip().splitlines()
+    assert lines[0] == f"error: {path}: 2 problems:"
+    assert (
+        f"  {path}:strategy.a.context: NIP 5261040827 is invalid: check digit is 7,"
         " the checksum gives 8 (a typo in one of the digits?)"
+    ) in lines
+    assert any(
+        line.startswith(f"  {path}:strategy.a.signer: no signer named 'none'") for line in lines
     )

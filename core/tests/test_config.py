@@ -7,6 +7,7 @@ import pytest
 
 from ksef_auth import (
     ConfigError,
+    ConfigErrors,
     ContextIdentifier,
     CredentialChain,
     CredentialRequest,
@@ -104,10 +105,20 @@ def mistake(tmp_path: Path, manager: PluginManager, edit: tuple[str, str]) -> Co
     return info.value
 
 
+def one_at(error: ConfigError, key: str) -> ConfigError:
+    """The problem at ``key`` (the error itself, or one of a ConfigErrors)."""
+    if isinstance(error, ConfigErrors):
+        found = [e for e in error.errors if e.key == key]
+        assert found, [e.key for e in error.errors]
+        assert str(found[0]) in str(error)
+        return found[0]
+    return error
+
+
 MISTAKES: list[tuple[tuple[str, str], str, str]] = [
     (
         ('signer = "plain"', 'signer = "xadez"'),
-        "strategy.shop.signer",
+        "defaults.signer",
         "no signer named 'xadez' is installed (installed signers: plain)",
     ),
     (
@@ -136,12 +147,12 @@ MISTAKES: list[tuple[tuple[str, str], str, str]] = [
     ),
     (
         ('environment = "test"', 'environment = "staging"'),
-        "strategy.shop.environment",
+        "defaults.environment",
         "unknown environment",
     ),
     (
         ("max_entries = 100", "max_entries = 0"),
-        "strategy.shop.store",
+        "defaults.store",
         "max_entries must be at least 1",
     ),
     (
@@ -161,8 +172,8 @@ MISTAKES: list[tuple[tuple[str, str], str, str]] = [
     ),
     (
         ('var = "KSEF_CFG_TOKEN" }\nrefresh', 'var = "KSEF_CFG_TOKEN", kind = "jwt" }\nrefresh'),
-        "strategy.branch.credential",
-        "'kind' must be in",
+        "strategy.branch.credential.kind",
+        "must be one of 'ksef-token', 'shared-secret', got 'jwt'",
     ),
     (("[defaults]", "[defaultz]"), "defaultz", "unknown key"),
     (
@@ -177,7 +188,7 @@ MISTAKES: list[tuple[tuple[str, str], str, str]] = [
 def test_every_mistake_names_file_key_and_reason(
     tmp_path: Path, manager: PluginManager, edit: tuple[str, str], key: str, message: str
 ) -> None:
-    error = mistake(tmp_path, manager, edit)
+    error = one_at(mistake(tmp_path, manager, edit), key)
     assert error.key == key
     assert message in str(error)
     assert "inline-secret" not in str(error) and "vault-value" not in str(error)
@@ -211,8 +222,9 @@ def test_unknown_plugin_lists_what_is_installed_and_what_failed(tmp_path: Path) 
 
     pm = PluginManager(only="env")
     pm._entry_points["broken"] = metadata.EntryPoint("broken", "no_such_module_xyz", "ksef_auth")
-    with pytest.raises(PluginNotFound) as info:
+    with pytest.raises(ConfigErrors) as info:
         load(write(tmp_path, GOOD), manager=pm)
+    assert all(isinstance(e, PluginNotFound) for e in info.value.errors)
     text = str(info.value)
     assert (
         "no credential source named 'vault' is installed (installed credential sources: env)"

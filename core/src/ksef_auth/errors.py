@@ -4,6 +4,7 @@
 
     KsefAuthError
     ├── ConfigError                 a strategy file or dict is wrong (names the file and key)
+    │   ├── ConfigErrors            several of those, all found in one pass (``errors``)
     │   └── PluginNotFound          a configured plugin name is not installed
     ├── CredentialError             a credential could not be loaded or is unusable
     │   ├── NotAvailable            "not here": a chain moves on to its next source
@@ -43,6 +44,25 @@ class ConfigError(KsefAuthError):
         self.reason = message
         where = ":".join(p for p in (source, key) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigErrors(ConfigError):
+    """Every problem found in one pass over a configuration. ``errors`` holds each one (a
+    :class:`ConfigError` with its own ``source`` and ``key``: ``file:key`` or ``file:line``);
+    the message gives the count and the first ``shown`` in full."""
+
+    def __init__(
+        self, errors: Sequence[ConfigError], *, source: str | None = None, shown: int = 20
+    ) -> None:
+        self.errors = tuple(errors)
+        count = len(self.errors)
+        head = f"{count:,} problems" if count != 1 else "1 problem"
+        if count > shown:
+            head += f", the first {shown} shown"
+        lines = [f"  {str(e).replace(chr(10), chr(10) + '    ')}" for e in self.errors[:shown]]
+        if count > shown:
+            lines.append(f"  ... and {count - shown:,} more (ksef-auth config check --json)")
+        super().__init__(head + ":\n" + "\n".join(lines), source=source)
 
 
 class PluginNotFound(ConfigError):

@@ -1,4 +1,5 @@
-"""Files that hold secrets: reading credential files with clear errors, writing private files.
+"""Files: reading credential files with clear errors, writing private files, reading
+configuration text.
 
 Every plugin that reads a key, a certificate or a token file, or writes a session, key or profile
 file, goes through these two functions, so the rules live in one place: private files are
@@ -18,6 +19,9 @@ from pathlib import Path
 from ksef_auth.errors import ConfigError, CredentialError, NotAvailable
 
 log = logging.getLogger("ksef_auth.files")
+
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+"""The largest strategy or contexts file read (a list of 100,000 NIPs is about 1.2 MB)."""
 
 
 def read_credential_file(path: Path, what: str) -> bytes:
@@ -107,3 +111,39 @@ def check_private(path: Path, *, fix: bool) -> None:
             raise ConfigError(f"{path} is open to other users (mode {mode:o}); chmod {wanted:o} it")
         path.chmod(wanted)
         log.info("tightened %s from mode %o to %o", path, mode, wanted)
+
+
+def read_config_file(path: Path, what: str = "strategy file") -> str:
+    """The text of a configuration file (a strategy or contexts file): UTF-8 (a byte-order mark
+    is allowed), at most :data:`MAX_CONFIG_BYTES`. Raises :class:`ConfigError` naming the file
+    and what to do when it is missing, a folder, too large or in another encoding."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise ConfigError(f"is a directory, not a {what}", source=source)
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"is {size / 1e6:.1f} MB; a {what} may be at most {MAX_CONFIG_BYTES / 1e6:.0f} MB",
+                source=source,
+            )
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found", source=source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what}: {exc.strerror}", source=source) from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and b"\x00" in data[:64]):
+        raise ConfigError(
+            f"is UTF-16 text; save the {what} as UTF-8 (without a byte-order mark is best)",
+            source=source,
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}; a latin-1 or"
+            f" Windows-1250 file?): save the {what} as UTF-8",
+            source=source,
+        ) from None

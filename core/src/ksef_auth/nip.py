@@ -71,3 +71,22 @@ def is_valid_pesel(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def example_nips(count: int, *, start: int = 0) -> list[str]:
+    """``count`` distinct valid NIPs (a deterministic sequence from ``start``), for tests,
+    benchmarks and docs: stems 100000000 + n with the check digit computed, skipping the stems
+    no NIP can have."""
+    result: list[str] = []
+    number = start
+    while len(result) < count:
+        stem = f"{100_000_000 + number * 7919 % 900_000_000:09d}"
+        number += 1
+        if not _NIP_PATTERN.match(stem + "0"):
+            continue
+        remainder = sum(w * int(d) for w, d in zip(_NIP_WEIGHTS, stem, strict=True)) % 11
+        if remainder == 10:
+            continue
+        nip = stem + str(remainder)
+        result.append(nip)
+    return result

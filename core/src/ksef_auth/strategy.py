@@ -6,6 +6,7 @@ refresh policy. Build one from a strategy file (:func:`ksef_auth.load`) or in co
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from time import time as _now
@@ -32,11 +33,15 @@ if TYPE_CHECKING:
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be greater than 0, got {value}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{attribute.name} must be a number, got {type(value).__name__}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{attribute.name} must be a finite number greater than 0, got {value}")
 
 
 def _fraction(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{attribute.name} must be a number, got {type(value).__name__}")
     if not 0 < value < 1:
         raise ValueError(f"{attribute.name} must be between 0 and 1 (exclusive), got {value}")
 
@@ -144,12 +149,15 @@ def run_check(component: object, environment: Environment, context: ContextIdent
 
 class _Contexts:
     """The strategies of one family (a strategy and its ``with_context`` twins), one per context,
-    so that every call for a context reaches the same session manager."""
+    so that every call for a context reaches the same session manager. ``template`` is the
+    first strategy of the family: twins take its credential, signer and refresh policy (never
+    those of a context with overrides, see :meth:`Strategy.with_overrides`)."""
 
     def __init__(self) -> None:
         self.by_context: dict[ContextIdentifier | str, Strategy] = {}
         self.lock = threading.Lock()
         self.store_checked = False
+        self.template: Strategy | None = None
 
 
 def _as_credential_source(value: Any) -> CredentialSource:
@@ -179,6 +187,8 @@ class Strategy:
 
     def __attrs_post_init__(self) -> None:
         with self._family.lock:
+            if self._family.template is None:
+                self._family.template = self
             self._family.by_context.setdefault(self.context, self)
 
     @property
@@ -261,19 +271,49 @@ class Strategy:
             found = self._family.by_context.get(context)
             if found is not None:
                 return found
+        template = self._family.template or self
         twin = Strategy(
-            name=f"{self.name}@{context.value}",
-            environment=self.environment,
+            name=f"{template.name}@{context.value}",
+            environment=template.environment,
             context=context,
-            credential=self.credential,
-            signer=self.signer,
-            store=self.store,
-            refresh=self.refresh,
-            manager=self.manager,
+            credential=template.credential,
+            signer=template.signer,
+            store=template.store,
+            refresh=template.refresh,
+            manager=template.manager,
             family=self._family,
         )
         twin = self._family.by_context.get(context, twin)
         self._family.by_context[raw] = twin
+        return twin
+
+    def with_overrides(
+        self,
+        context: ContextIdentifier,
+        *,
+        name: str | None = None,
+        credential: CredentialSource | None = None,
+        signer: Signer | None = None,
+        refresh: RefreshPolicy | None = None,
+    ) -> Strategy:
+        """The strategy of this family for ``context``, with its own credential, signer or
+        refresh policy (one client of a firm that differs from the others). From now on
+        :meth:`with_context` for ``context`` returns it, from any strategy of the family;
+        other contexts keep the family's own. Call it before ``context`` is used."""
+        template = self._family.template or self
+        twin = Strategy(
+            name=name or f"{template.name}@{context.value}",
+            environment=template.environment,
+            context=context,
+            credential=credential if credential is not None else template.credential,
+            signer=signer if signer is not None else template.signer,
+            store=template.store,
+            refresh=refresh if refresh is not None else template.refresh,
+            manager=template.manager,
+            family=self._family,
+        )
+        with self._family.lock:
+            self._family.by_context[context] = twin
         return twin
 
     def client(self, **kwargs: Any) -> httpx.Client:
