@@ -59,7 +59,7 @@ from ksef_auth.model import (
 )
 from ksef_auth.plugin import hookimpl
 from ksef_auth.secret import Secret
-from ksef_auth.strategy import CredentialChain, RefreshPolicy, Strategy
+from ksef_auth.strategy import CredentialChain, CredentialRotation, RefreshPolicy, Strategy
 
 __version__ = "0.2.0"
 
@@ -79,6 +79,7 @@ __all__ = [
     "CredentialError",
     "CredentialRejected",
     "CredentialRequest",
+    "CredentialRotation",
     "CredentialSource",
     "DeadlineExceeded",
     "Environment",

@@ -51,7 +51,13 @@ from ksef_auth.errors import (
 from ksef_auth.files import read_config_file
 from ksef_auth.manager import KIND_LABELS, PluginManager, default_manager
 from ksef_auth.model import ContextIdentifier, Environment
-from ksef_auth.strategy import CredentialChain, RefreshPolicy, Strategy, run_check
+from ksef_auth.strategy import (
+    CredentialChain,
+    CredentialRotation,
+    RefreshPolicy,
+    Strategy,
+    run_check,
+)
 from ksef_auth.values import MAX_TEXT, kind_of, parse, parse_bool, parse_str
 
 log = logging.getLogger("ksef_auth.config")
@@ -624,6 +630,23 @@ class Config:
         return ContextList(at.source, at.key, self._base_dir).read(value)
 
     def _credential(self, spec: Any, at: _At) -> Any:
+        """One source, a chain (a list), or a rotation ``{ primary = ..., secondary = ... }``."""
+        if isinstance(spec, Mapping) and set(spec) & {"primary", "secondary"}:
+            if set(spec) != {"primary", "secondary"}:
+                at.fail(
+                    "a rotation has exactly two keys, primary and secondary (each a source or"
+                    " a chain)"
+                )
+            problems = _Problems()
+            primary = problems.attempt(self._credential, spec["primary"], at / "primary")
+            secondary = problems.attempt(self._credential, spec["secondary"], at / "secondary")
+            if problems.errors:
+                raise (
+                    ConfigErrors(problems.errors)
+                    if len(problems.errors) > 1
+                    else problems.errors[0]
+                )
+            return CredentialRotation(primary, secondary)
         if isinstance(spec, list):
             if not spec:
                 at.fail("an empty chain; give at least one source")

@@ -28,6 +28,7 @@ EVENTS = (
     "session_expired",
     "session_revoked",
     "authentication_failed",
+    "credential_fallback",
 )
 
 
@@ -43,6 +44,9 @@ class SessionEvent:
     credential_fingerprint: str
     reference_number: str | None = None
     detail: str = ""
+    rejected_fingerprint: str | None = None
+    """``credential_fallback``: the fingerprint of the primary credential that is not usable
+    (``credential_fingerprint`` is then the secondary's)."""
     at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
 
 

@@ -122,3 +122,11 @@ def ksef_auth_session_revoked(event: SessionEvent) -> None:
 @hookspec
 def ksef_auth_authentication_failed(event: SessionEvent, error: KsefAuthError) -> None:
     """A login or refresh failed with ``error`` (typed; its message holds no secret)."""
+
+
+@hookspec
+def ksef_auth_credential_fallback(event: SessionEvent) -> None:
+    """A rotation's primary credential is not usable (KSeF refused it: a pending or revoked
+    KSeF token, a certificate without permissions; or it cannot be loaded), so logins use the
+    secondary (``event.credential_fingerprint``) until the primary
+    (``event.rejected_fingerprint``) works again. Once per episode, not per call."""

@@ -47,6 +47,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ksef_auth.errors import (
     AuthenticationFailed,
     CredentialError,
@@ -59,6 +61,7 @@ from ksef_auth.events import SessionEvent
 from ksef_auth.flow import REJECTION_STATUSES, AuthSession, LoginFlow
 from ksef_auth.model import Credential, SessionTokens
 from ksef_auth.pacing import pacer_for
+from ksef_auth.strategy import CredentialRotation
 from ksef_auth.transport import Transport
 
 if TYPE_CHECKING:
@@ -86,6 +89,35 @@ def _near_of(tokens: SessionTokens, key: str, strategy: Strategy) -> _Near:
     )
 
 
+@attrs.frozen
+class _Slot:
+    """One credential a renewal may use: its role in a rotation ("" without one), the
+    credential or why it cannot be loaded, and its store key (None when it cannot be loaded)."""
+
+    role: str
+    credential: Credential | None
+    error: CredentialError | None
+    key: str | None
+
+
+@attrs.frozen
+class CredentialState:
+    """What the session manager knows of one credential (see
+    :meth:`SessionManager.credential_states`). Holds no secret."""
+
+    role: str
+    """``primary`` or ``secondary`` in a rotation, else ``""``."""
+    fingerprint: str | None
+    state: str
+    """``usable``, ``rejected`` (KSeF refused its last login: tried again after ``retry_at``)
+    or ``unavailable`` (cannot be loaded here)."""
+    code: int | None = None
+    error: str = ""
+    retry_at: float | None = None
+    in_use: bool = False
+    """The session in memory was made with this credential."""
+
+
 class SessionManager:
     """Hands out valid access tokens for one strategy, logging in and refreshing as needed."""
 
@@ -105,6 +137,7 @@ class SessionManager:
         self._bad_access: str | None = None
         self._failure: tuple[float, Exception] | None = None
         self._rejected: dict[str, tuple[float, AuthenticationFailed]] = {}
+        self._fallback_since: float | None = None  # the primary of a rotation is not usable
         self._tasks: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[str], bool]] = {}
 
     # --- the hot path ---------------------------------------------------------------------------
@@ -169,8 +202,33 @@ class SessionManager:
                 self._emit("authentication_failed", self._near[3], str(exc), error=exc)
 
     def _renew(self, *, advisory: bool) -> None:
-        """Reuse, refresh or log in. Called with ``self._lock`` held."""
-        credential, load_error, key = self._credential_and_key()
+        """Reuse, refresh or log in, with the primary credential and, when KSeF refuses it as
+        not usable, the secondary. Called with ``self._lock`` held."""
+        slots = self._slots()
+        for index, slot in enumerate(slots):
+            last = index == len(slots) - 1
+            if slot.key is None:  # this credential cannot be loaded now
+                if last:
+                    assert slot.error is not None
+                    raise slot.error
+                self._fall_back(slot, slots[index + 1], slot.error)
+                continue
+            try:
+                self._renew_with(slot, advisory)
+            except (AuthenticationFailed, CredentialRejected) as exc:
+                refused = isinstance(exc, CredentialRejected) or exc.code in REJECTION_STATUSES
+                if last or not refused:
+                    raise
+                self._fall_back(slot, slots[index + 1], exc)
+                continue
+            if slot.role == "primary" and self._fallback_since is not None:
+                self._fallback_since = None
+                log.info("%s: the primary credential works again", self)
+            return
+
+    def _renew_with(self, slot: _Slot, advisory: bool) -> None:
+        key = slot.key
+        assert key is not None
         if self._adopt_stored(key, advisory):
             return
         timeout = 0.0 if advisory else self.policy.lock_timeout
@@ -181,9 +239,89 @@ class SessionManager:
                 return
             near = self._near
             tokens = near[3] if near[4] == key else self._store_get(key)
-            fresh = self._refresh_or_login(tokens, credential, load_error)
+            fresh = self._refresh_or_login(tokens, slot.credential, slot.error)
             self._store_put(key, fresh)
             self._near = _near_of(fresh, key, self.strategy)
+
+    def _slots(self) -> list[_Slot]:
+        """The credentials this renewal may use, in order: the strategy's one, or a rotation's
+        primary then secondary."""
+        source = self.strategy.credential
+        if not isinstance(source, CredentialRotation):
+            credential, error, key = self._credential_and_key()
+            return [_Slot("", credential, error, key)]
+        request = self.strategy.credential_request
+        slots = []
+        for role in source.roles:
+            try:
+                credential = source.source(role).load(request)
+            except CredentialError as exc:
+                slots.append(_Slot(role, None, exc, None))
+            else:
+                slots.append(_Slot(role, credential, None, self.key_for(credential.fingerprint)))
+        if all(slot.key is None for slot in slots) and self._near[4] is not None:
+            # neither loads now, but the session in memory may still be refreshed
+            slots = [_Slot(slots[-1].role, None, slots[-1].error, self._near[4])]
+        return slots
+
+    def _fall_back(self, primary: _Slot, secondary: _Slot, reason: Exception | None) -> None:
+        """The primary is not usable: say so once per episode, then the secondary is tried."""
+        if self._fallback_since is not None:
+            return
+        self._fallback_since = time.time()
+        rejected = primary.credential.fingerprint if primary.credential else ""
+        using = secondary.credential.fingerprint if secondary.credential else ""
+        detail = (
+            f"the primary credential {rejected[:20] or '(not loaded)'} is not usable"
+            f" ({reason}); using the secondary {using[:20] or '(not loaded)'} until the primary"
+            f" works (tried again after {self.policy.rejection_backoff:g} s)"
+        )
+        log.warning("%s: %s", self, detail)
+        self._emit(
+            "credential_fallback",
+            None,
+            detail,
+            credential_fingerprint=using,
+            rejected_fingerprint=rejected,
+        )
+
+    def credential_states(self) -> list[CredentialState]:
+        """Each credential this strategy may log in with (primary and secondary for a rotation)
+        and what is known of it here: loads, rejected by KSeF (with the code, until when), and
+        whether the session in memory came from it. Loads the credentials; no network."""
+        source = self.strategy.credential
+        roles: list[tuple[str, Any]] = (
+            [(role, source.source(role)) for role in source.roles]
+            if isinstance(source, CredentialRotation)
+            else [("", source)]
+        )
+        current = self._near[3]
+        states = []
+        request = attrs.evolve(self.strategy.credential_request, purpose="check")
+        for role, part in roles:
+            try:
+                fingerprint = part.load(request).fingerprint
+            except CredentialError as exc:
+                states.append(CredentialState(role, None, "unavailable", error=str(exc)))
+                continue
+            rejected = self._rejected.get(fingerprint)
+            in_use = current is not None and current.credential_fingerprint == fingerprint
+            if rejected is not None:  # the last login with it was refused (retried after retry_at)
+                cause = rejected[1]
+                states.append(
+                    CredentialState(
+                        role,
+                        fingerprint,
+                        "rejected",
+                        code=cause.code,
+                        error=cause.description or str(cause),
+                        retry_at=rejected[0],
+                        in_use=in_use,
+                    )
+                )
+            else:
+                states.append(CredentialState(role, fingerprint, "usable", in_use=in_use))
+        return states
 
     def _credential_and_key(self) -> tuple[Credential | None, CredentialError | None, str]:
         try:
@@ -438,6 +576,7 @@ class SessionManager:
         *,
         error: KsefAuthError | None = None,
         credential_fingerprint: str | None = None,
+        rejected_fingerprint: str | None = None,
     ) -> None:
         s = self.strategy
         try:
@@ -454,6 +593,7 @@ class SessionManager:
                 or (tokens.credential_fingerprint if tokens else ""),
                 reference_number=tokens.reference_number if tokens else None,
                 detail=detail,
+                rejected_fingerprint=rejected_fingerprint,
             )
             if error is not None:
                 observers.emit(event, error=error)

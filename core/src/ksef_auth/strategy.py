@@ -140,6 +140,53 @@ class CredentialChain:
         return f"CredentialChain({[name for name, _ in self.sources]})"
 
 
+class CredentialRotation:
+    """A primary and a secondary credential, for rotating one without a failed request.
+
+    New logins use the primary. When KSeF refuses it as not usable (a KSeF token still
+    ``Pending`` or revoked: 450; a certificate not yet granted in the context: 415; a refused
+    certificate: 460), or it cannot be loaded, the session manager uses the secondary for that
+    login, fires ``credential_fallback`` once per episode, and tries the primary again after
+    ``RefreshPolicy.rejection_backoff``. Sessions made with either live until they expire. In a
+    strategy file::
+
+        credential = { primary = { use = "env", var = "KSEF_TOKEN_NEW" },
+                       secondary = { use = "env", var = "KSEF_TOKEN_OLD" } }
+
+    ``load`` gives the primary's credential (the secondary's when the primary has none here).
+    """
+
+    roles = ("primary", "secondary")
+
+    def __init__(self, primary: CredentialSource, secondary: CredentialSource) -> None:
+        self.primary = _as_credential_source(primary)
+        self.secondary = _as_credential_source(secondary)
+
+    def source(self, role: str) -> CredentialSource:
+        return self.primary if role == "primary" else self.secondary
+
+    def load(self, request: CredentialRequest) -> Credential:
+        try:
+            return self.primary.load(request)
+        except NotAvailable:
+            return self.secondary.load(request)
+
+    def check(self, environment: Environment, context: ContextIdentifier) -> None:
+        """Both sources' checks; a primary not available yet is fine while the secondary is."""
+        try:
+            run_check(self.primary, environment, context)
+        except NotAvailable:
+            run_check(self.secondary, environment, context)
+            return
+        try:
+            run_check(self.secondary, environment, context)
+        except NotAvailable:
+            pass  # the old credential may be gone already: the primary alone is fine
+
+    def __repr__(self) -> str:
+        return f"CredentialRotation(primary={self.primary!r}, secondary={self.secondary!r})"
+
+
 def run_check(component: object, environment: Environment, context: ContextIdentifier) -> None:
     """Call a component's optional ``check(environment, context)``."""
     check = getattr(component, "check", None)
@@ -161,7 +208,9 @@ class _Contexts:
 
 
 def _as_credential_source(value: Any) -> CredentialSource:
-    return value if isinstance(value, CredentialChain) else as_source(value)
+    if isinstance(value, CredentialChain | CredentialRotation):
+        return value  # type: ignore[return-value]
+    return as_source(value)
 
 
 @attrs.define(eq=False)
