@@ -221,6 +221,8 @@ class Config:
         self._entries: dict[str, list[ContextEntry]] = {}
         self._context_problems: dict[str, list[ConfigError]] = {}
         self._broken: dict[tuple[str, ContextIdentifier], ConfigError] = {}
+        #: (name, context) as asked -> the strategy: repeated calls are one dict lookup
+        self._resolved: dict[tuple[str | None, ContextIdentifier | str | None], Strategy] = {}
         self.strategies: dict[str, Strategy] = {}
         self.current: str | None = None
         shape = _shape_problems(data, source)
@@ -325,9 +327,14 @@ class Config:
         context: one firm's credential used for many NIPs. The same (strategy, context) always
         gives the same object, so the same session manager. A context of the strategy's list
         that could not be loaded raises its :class:`ConfigError`."""
+        found = self._resolved.get((name, context))  # the hot path: asked for before
+        if found is not None:
+            return found
+        asked = (name, context)
         name = self._name(name)
         strategy = self.strategies[name]
         if context is None:
+            self._resolved[asked] = strategy
             return strategy
         if isinstance(context, str):
             try:
@@ -337,7 +344,8 @@ class Config:
         broken = self._broken.get((name, context))
         if broken is not None:
             raise broken
-        return strategy.with_context(context)
+        found = self._resolved[asked] = strategy.with_context(context)
+        return found
 
     def contexts(self, name: str | None = None) -> list[ContextIdentifier]:
         """Every usable context strategy ``name`` serves, in the order written: its ``context``,
