@@ -67,9 +67,12 @@ def test_plugin_registers_command() -> None:
     assert "simulator" in group.commands
 
 
+SEEDED = f"20260101-EC-0123456789-ABCDEF0123-00|nip-{NIP}|" + "5a" * 32
+
+
 def _run(argv: list[str], sig: int) -> None:
     proc = subprocess.Popen(
-        [*argv, "--port", "0", "--no-rate-limits", "--seed-token", f"{NIP}=seeded-token"],
+        [*argv, "--port", "0", "--no-rate-limits", "--seed-token", f"{NIP}={SEEDED}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -79,7 +82,7 @@ def _run(argv: list[str], sig: int) -> None:
         line = proc.stdout.readline().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", line), (line, proc.stderr.read())
         with httpx.Client(base_url=line) as client:
-            token_login(client, "seeded-token", NIP)
+            token_login(client, SEEDED, NIP)
         proc.send_signal(sig)
         assert proc.wait(timeout=10) == 0
     finally:
@@ -92,6 +95,12 @@ def test_python_m(sig: int) -> None:
     _run([sys.executable, "-m", "ksef_auth_simulator"], sig)
 
 
-@pytest.mark.skipif(shutil.which("ksef-auth") is None, reason="core CLI not installed")
+def _ksef_auth() -> str | None:
+    """The ``ksef-auth`` script of this interpreter's environment (or on PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "ksef-auth")
+    return beside if os.access(beside, os.X_OK) else shutil.which("ksef-auth")
+
+
+@pytest.mark.skipif(_ksef_auth() is None, reason="core CLI not installed")
 def test_ksef_auth_simulator_command() -> None:
-    _run([shutil.which("ksef-auth"), "simulator"], signal.SIGTERM)
+    _run([str(_ksef_auth()), "simulator"], signal.SIGTERM)
