@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 from conftest import NIP, PESEL
+from ksef_auth.nip import example_nips
 from sim_client import bearer, start_token_auth, token_login, wait_status
 
-from ksef_auth_simulator.samples import sample_nips
 from ksef_auth_simulator.server import RunningSimulator
 
 
@@ -65,7 +65,7 @@ def test_thousands_of_tokens_and_grants(ksef_simulator: RunningSimulator) -> Non
 
     from ksef_auth_simulator.refs import KSEF_TOKEN
 
-    nips = sample_nips(3000)
+    nips = example_nips(3000)
     assert all(is_valid_nip(n) for n in nips)
     sim = ksef_simulator.sim
     tokens = sim.issue_ksef_tokens(nips)

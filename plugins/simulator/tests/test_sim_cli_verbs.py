@@ -11,12 +11,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import NIP, OTHER_NIP
+from ksef_auth.nip import example_nips
 from sim_client import token_login, wait_status, xades_login
 from sim_signing import Signer, auth_request_xml, hand_sign
 
 from ksef_auth_simulator.cli import simulator
 from ksef_auth_simulator.refs import KSEF_TOKEN
-from ksef_auth_simulator.samples import sample_nips
 from ksef_auth_simulator.server import RunningSimulator
 
 
@@ -51,7 +51,7 @@ def test_token_issue_prints_a_token_of_the_real_format(
 def test_token_issue_many_to_an_env_file(
     url: str, tmp_path: Path, ksef_simulator: RunningSimulator
 ) -> None:
-    nips = sample_nips(500)
+    nips = example_nips(500)
     clients = tmp_path / "clients.txt"
     clients.write_text("# our clients\n" + "\n".join(nips) + "\n\n")
     out_file = tmp_path / "tokens.env"
@@ -72,6 +72,10 @@ def test_token_issue_many_to_an_env_file(
 def test_token_issue_from_csv_as_json(url: str, tmp_path: Path) -> None:
     clients = tmp_path / "clients.csv"
     clients.write_text(f"name;nip\nFirst;{NIP}\nSecond;{OTHER_NIP}\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"name,nip\nFirst,{NIP}\nTypo,123\nSecond,{OTHER_NIP}\nAgain,{NIP}\n")
+    code, _, out = run("token", "issue", "--contexts", str(bad), "--url", url)
+    assert code == 2 and "2 problem(s)" in out and "bad.csv:3" in out and "bad.csv:5" in out
     code, out, _ = run(
         "token", "issue", "--contexts", str(clients), "--format", "json", "--url", url
     )
@@ -133,14 +137,14 @@ def test_grant_lets_a_firm_seal_log_in_for_clients(
     pem = tmp_path / "seal.pem"
     pem.write_bytes(seal.cert.public_bytes(Encoding.PEM))
     clients = tmp_path / "clients.txt"
-    clients.write_text("\n".join(sample_nips(3)))
+    clients.write_text("\n".join(example_nips(3)))
     code, out, _ = run(
         "grant", "--contexts", str(clients), "--to-certificate", str(pem),
         "--permission", "InvoiceRead", "--url", url,
     )  # fmt: skip
     assert code == 0 and "in 3 contexts" in out
     fingerprint = out.split(" to Fingerprint ")[1].split()[0]
-    assert ksef_simulator.sim.permissions_for(sample_nips(3)[2], "Fingerprint", fingerprint) == [
+    assert ksef_simulator.sim.permissions_for(example_nips(3)[2], "Fingerprint", fingerprint) == [
         "InvoiceRead"
     ]
 
@@ -155,8 +159,8 @@ def test_seeded_token_from_token_new_logs_in(tmp_path: Path) -> None:
 
 
 def test_nips() -> None:
-    code, out, _ = run("nips", "5", "--prefix", "526")
-    assert code == 0 and out.splitlines() == sample_nips(5, "526")
+    code, out, _ = run("nips", "5", "--start", "3")
+    assert code == 0 and out.splitlines() == example_nips(5, start=3)
 
 
 @pytest.mark.parametrize(
@@ -164,7 +168,7 @@ def test_nips() -> None:
     [
         (["token", "issue", NIP], 2, "KSEF_SIMULATOR_URL"),
         (["token", "issue", "--url", "http://127.0.0.1:9/v2"], 2, "at least one NIP"),
-        (["token", "issue", "123", "--url", "http://127.0.0.1:9/v2"], 2, "invalid NIP"),
+        (["token", "issue", "123", "--url", "http://127.0.0.1:9/v2"], 2, "1 problem(s)"),
         (["token", "issue", NIP, "--url", "ftp://x"], 2, "simulator's URL"),
         (["token", "issue", NIP, "--url", "http://u:p@127.0.0.1:9/v2"], 2, "user name"),
         (["token", "issue", NIP, "--url", "http://127.0.0.1:9/v2"], 6, "no simulator answers"),
@@ -172,7 +176,7 @@ def test_nips() -> None:
         (["grant", OTHER_NIP, "--url", "http://127.0.0.1:9/v2"], 2, "exactly one of"),
         (["grant", OTHER_NIP, "--to-pesel", "1", "--url", "http://127.0.0.1:9"], 2, "PESEL"),
         (["token", "new", "1234567890"], 2, "not a valid NIP"),
-        (["nips", "5", "--prefix", "0"], 2, "prefix"),
+        (["nips", "0"], 2, "COUNT"),
     ],
 )
 def test_errors(args: list[str], code: int, message: str) -> None:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ksef_auth_simulator.config import SimulatorConfig
     from ksef_auth_simulator.faults import FaultRule
-    from ksef_auth_simulator.samples import sample_nips
     from ksef_auth_simulator.server import RunningSimulator, serve
     from ksef_auth_simulator.simulator import Simulator
 
@@ -27,10 +26,9 @@ _EXPORTS = {
     "RunningSimulator": "ksef_auth_simulator.server",
     "Simulator": "ksef_auth_simulator.simulator",
     "SimulatorConfig": "ksef_auth_simulator.config",
-    "sample_nips": "ksef_auth_simulator.samples",
     "serve": "ksef_auth_simulator.server",
 }
-__all__ = ["FaultRule", "RunningSimulator", "Simulator", "SimulatorConfig", "sample_nips", "serve"]
+__all__ = ["FaultRule", "RunningSimulator", "Simulator", "SimulatorConfig", "serve"]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,9 +8,7 @@ talk to a running simulator's ``/_sim`` API (``--url``, or ``KSEF_SIMULATOR_URL`
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import signal
 import sys
@@ -229,53 +227,42 @@ def _remote(url: str | None) -> Iterator[Any]:
         raise click.ClickException(str(exc)) from None
 
 
-def read_contexts(path: Path) -> list[str]:
-    """NIPs from a file: one per line (``#`` comments), or a CSV whose header has ``nip``."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(
-            f"cannot read {path}: {type(exc).__name__}", param_hint="--contexts"
-        ) from None
-    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1)]
-    lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
-    if lines and ("," in lines[0][1] or ";" in lines[0][1]):
-        delimiter = ";" if ";" in lines[0][1] else ","
-        rows = list(
-            csv.reader(io.StringIO("\n".join(line for _, line in lines)), delimiter=delimiter)
-        )
-        header = [cell.strip().lower() for cell in rows[0]]
-        if "nip" not in header:
-            raise click.BadParameter(
-                f"{path}:{lines[0][0]}: a CSV needs a `nip` column in its header",
-                param_hint="--contexts",
-            )
-        column = header.index("nip")
-        return [row[column].strip() if len(row) > column else "" for row in rows[1:]]
-    return [line for _, line in lines]
-
-
 def _contexts(nips: tuple[str, ...], contexts_file: Path | None) -> list[str]:
-    from ksef_auth.nip import is_valid_nip
+    """The NIPs of the arguments and of a contexts file (the formats strategy files read: one
+    per line with ``#`` comments, a CSV with a ``nip`` column, TOML); every bad one reported."""
+    from ksef_auth.contexts import ContextList
+    from ksef_auth.errors import ConfigError
 
-    wanted = list(nips) + (read_contexts(contexts_file) if contexts_file else [])
+    listing = ContextList("NIP", "arguments", None)
+    try:
+        listing.read(list(nips))
+        if contexts_file is not None:
+            listing.read({"file": str(contexts_file)})
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--contexts") from None
+    problems = [str(p) for p in listing.problems]
+    wanted = []
+    for entry in listing.entries:
+        if entry.context.type != "Nip":
+            problems.append(f"{entry.where}: {entry.context} is not a NIP context")
+        else:
+            wanted.append(entry.context.value)
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise click.BadParameter(
+            f"{len(problems)} problem(s): " + "; ".join(problems[:5]) + more,
+            param_hint="NIP/--contexts",
+        )
     if not wanted:
         raise click.UsageError("give at least one NIP, or --contexts FILE")
-    bad = [nip for nip in wanted if not is_valid_nip(nip)]
-    if bad:
-        shown = ", ".join(repr(nip[:20]) for nip in bad[:5])
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise click.BadParameter(
-            f"{len(bad)} invalid NIP(s): {shown}{more}", param_hint="NIP/--contexts"
-        )
-    return list(dict.fromkeys(wanted))
+    return wanted
 
 
 contexts_option = click.option(
     "--contexts",
     "contexts_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A file of NIPs: one per line, or a CSV with a `nip` column.",
+    help="A file of NIPs: one per line, a CSV with a `nip` column, or TOML (as strategy files).",
 )
 
 
@@ -530,17 +517,15 @@ def reset(url: str | None) -> None:
 
 @simulator.command("nips")
 @click.argument("count", type=click.IntRange(1, 1_000_000))
-@click.option("--prefix", default="111", show_default=True, help="Leading digits.")
-def nips(count: int, prefix: str) -> None:
-    """Print COUNT valid sample NIPs, one per line (a clients file for tests and docs).
+@click.option(
+    "--start", default=0, type=click.IntRange(0), help="Where the sequence starts (another set)."
+)
+def nips(count: int, start: int) -> None:
+    """Print COUNT valid example NIPs, one per line (a clients file for tests and docs).
 
     \b
     ksef-auth simulator nips 1000 > clients.txt
     """
-    from ksef_auth_simulator.samples import sample_nips
+    from ksef_auth.nip import example_nips
 
-    try:
-        found = sample_nips(count, prefix)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    click.echo("".join(f"{nip}\n" for nip in found), nl=False)
+    click.echo("".join(f"{nip}\n" for nip in example_nips(count, start=start)), nl=False)
