@@ -134,12 +134,16 @@ def events(running: Any) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_workers_sharing_a_store_log_in_once(
-    make_ksef_simulator: Callable[..., Any], shared_store: dict[str, Any]
+    make_ksef_simulator: Callable[..., Any], shared_store: dict[str, Any], tmp_path: Path
 ) -> None:
     # a login that takes a while widens the window in which the workers would all log in
     running = make_ksef_simulator(auth_delay=0.5)
     secret = running.sim.issue_ksef_token(NIP)
-    env = {"KSEF_CROSS_PROCESS_TOKEN": secret, "KSEF_X_STORE_KEY": generate_key()}
+    env = {
+        "KSEF_CROSS_PROCESS_TOKEN": secret,
+        "KSEF_X_STORE_KEY": generate_key(),
+        "XDG_STATE_HOME": str(tmp_path / "state-home"),  # where a generated store key goes
+    }
     tokens = run_workers(strategy_config(running.base_url, shared_store), env)
 
     assert len(set(tokens)) == 1, "every worker must get the one session's access token"

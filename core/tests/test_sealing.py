@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import base64
 
+import attrs
 import pytest
 
 from ksef_auth.errors import ConfigError, StoreError
 from ksef_auth.sealing import (
     KEY_SIZE,
     VERSION,
+    KeyRing,
     UnsealError,
+    entry_name,
     generate_key,
     key_id,
     parse_keys,
@@ -140,3 +143,80 @@ def test_parse_keys_errors_are_config_errors_without_the_key(text: str, message:
 def test_seal_without_keys_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no encryption key"):
         seal(make_tokens(), NAME, [])
+
+
+# --- the key ring ------------------------------------------------------------------------------
+
+
+def seal_v1(tokens: object, name: str, key: bytes) -> bytes:
+    """An entry as ksef-auth 0.2 wrote it: version 1, bound to the store key itself."""
+    import json
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    header = b"\x01" + key_id(key)
+    nonce = os.urandom(12)
+    plaintext = json.dumps(tokens.to_dict()).encode()  # type: ignore[attr-defined]
+    return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + name.encode())
+
+
+def test_the_ring_seals_with_the_newest_and_opens_with_any() -> None:
+    old, new = generate_key(), generate_key()
+    before = KeyRing.parse(old)
+    after = KeyRing.parse(f"{new},{old}")
+    tokens = make_tokens()
+    blob = before.seal(tokens, NAME)
+    assert after.unseal(blob, NAME) == tokens
+    assert not after.is_current(blob) and before.is_current(blob)
+    resealed = after.reseal(blob, entry_name(NAME))
+    assert resealed is not None and after.is_current(resealed)
+    assert after.reseal(resealed, entry_name(NAME)) is None  # nothing left to do
+    assert KeyRing.parse(new).unseal(resealed, NAME) == tokens  # the old key can go
+    assert repr(after) == "KeyRing(2 keys)" and old not in repr(after)
+
+
+def test_version_2_is_bound_to_the_entry_name() -> None:
+    old = generate_key()
+    blob = KeyRing.parse(old).seal(make_tokens(), NAME)
+    assert blob[0] == 2
+    with pytest.raises(UnsealError, match="altered or copied from another key"):
+        KeyRing.parse(f"{generate_key()},{old}").reseal(blob, entry_name(NAME + "x"))
+    assert len(entry_name(NAME)) == 64
+
+
+def test_version_1_entries_are_read_and_resealed_at_their_next_write() -> None:
+    ring = KeyRing.parse(generate_key())
+    tokens = make_tokens()
+    old = seal_v1(tokens, NAME, ring.keys[0])
+    assert ring.unseal(old, NAME) == tokens
+    assert not ring.is_current(old)
+    with pytest.raises(UnsealError, match="re-sealed at its next write"):
+        ring.reseal(old, entry_name(NAME))
+    with pytest.raises(UnsealError, match="altered or copied"):
+        ring.unseal(old, NAME.replace("5261040828", "1234563218"))
+
+
+def test_a_decoded_session_equals_the_model_s_own_decoding() -> None:
+    from ksef_auth.model import SessionTokens
+
+    ring = KeyRing.parse(generate_key())
+    for tokens in (make_tokens(), make_tokens(refresh_ttl=None)):
+        tokens = attrs.evolve(tokens, refreshed_at=tokens.obtained_at)
+        got = ring.unseal(ring.seal(tokens, NAME), NAME)
+        assert got == tokens == SessionTokens.from_dict(tokens.to_dict())
+        assert got.access_token.valid_until.tzinfo is not None
+
+
+def test_a_sealed_non_session_is_an_unseal_error() -> None:
+    ring = KeyRing.parse(generate_key())
+    blob = ring._seal_plaintext(b'{"accessToken": null}', entry_name(NAME))
+    with pytest.raises(UnsealError, match="decrypts but is not a session"):
+        ring.unseal(blob, NAME)
+
+
+def test_an_empty_ring_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no encryption key"):
+        KeyRing([])
+    with pytest.raises(ConfigError, match="is 3 bytes"):
+        KeyRing([b"abc"])

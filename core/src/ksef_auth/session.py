@@ -33,6 +33,13 @@ worker thread (rather than a second, async implementation of the protocol) means
 tasks together still make exactly one login, and nothing blocks the event loop: the thread lock
 is only ever taken off-loop.
 
+**Store failures.** A store that fails (``StoreError``: Redis down or hung, a file that cannot
+be written) is skipped for ``refresh.store_backoff`` seconds by its breaker
+(:mod:`ksef_auth.breaker`, logged once per outage), so a renewal pays at most one store timeout
+and sessions stay in the process meanwhile. A lock the failing store cannot give is treated as
+``refresh.lock_failure`` says: ``"proceed"`` (fail-open, the default) or ``"fail"``
+(fail-closed: the renewal raises the ``StoreError``).
+
 **Fail fast.** When KSeF refuses the credential itself (final status 415, 450, 460, 470, 480),
 further logins with the same credential fingerprint raise :class:`CredentialRejected` at once
 until the fingerprint changes or ``rejection_backoff`` seconds pass.
@@ -49,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ksef_auth.breaker import breaker_for
 from ksef_auth.errors import (
     AuthenticationFailed,
     CredentialError,
@@ -139,6 +147,7 @@ class SessionManager:
         self._rejected: dict[str, tuple[float, AuthenticationFailed]] = {}
         self._fallback_since: float | None = None  # the primary of a rotation is not usable
         self._tasks: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[str], bool]] = {}
+        self._breaker = breaker_for(strategy.store)
 
     # --- the hot path ---------------------------------------------------------------------------
 
@@ -535,36 +544,84 @@ class SessionManager:
         await self.atoken()
         return await _asyncio().to_thread(self.sessions)
 
-    # --- store access (a broken store degrades to a per-process session) ------------------------
+    # --- store access ----------------------------------------------------------------------------
+    # A failing store degrades to a per-process session: its StoreError is logged (once per
+    # outage, by the store's breaker) and the store is skipped for refresh.store_backoff seconds,
+    # so a hung store costs one renewal at most one store timeout (see ksef_auth.breaker). A lock
+    # the store cannot give is handled as refresh.lock_failure says: "proceed" (fail-open: renew
+    # without it) or "fail" (fail-closed: raise the StoreError).
 
     def _store_get(self, key: str) -> SessionTokens | None:
-        try:
-            return self.strategy.store.get(key)
-        except StoreError as exc:
-            log.warning("session store read failed, continuing without it: %s", exc)
+        if self._breaker.skipping():
             return None
+        try:
+            tokens = self.strategy.store.get(key)
+        except StoreError as exc:
+            self._breaker.failed(exc, self.policy.store_backoff)
+            return None
+        self._breaker.succeeded()
+        return tokens
 
     def _store_put(self, key: str, tokens: SessionTokens) -> None:
+        if self._breaker.skipping():
+            return
         try:
             self.strategy.store.put(key, tokens)
         except StoreError as exc:
-            log.warning("session store write failed, the session stays in this process: %s", exc)
+            self._breaker.failed(exc, self.policy.store_backoff)
+            return
+        self._breaker.succeeded()
 
     def _store_delete(self, key: str) -> None:
+        if self._breaker.skipping():
+            log.warning(
+                "session store %s is being skipped after a failure: the session was not deleted"
+                " from it",
+                self._breaker.name,
+            )
+            return
         try:
             self.strategy.store.delete(key)
         except StoreError as exc:
+            self._breaker.failed(exc, self.policy.store_backoff)
             log.warning("session store delete failed: %s", exc)
+            return
+        self._breaker.succeeded()
 
     @contextmanager
     def _store_lock(self, key: str, timeout: float) -> Iterator[bool]:
-        with ExitStack() as stack:
+        """The store's lock on ``key``: True when held (or, failing open, when the store cannot
+        give it), False when another holder kept it for ``timeout`` seconds."""
+        stack = ExitStack()
+        if self._breaker.skipping():
+            held = self._without_lock(None)
+        else:
             try:
-                held = stack.enter_context(self.strategy.store.lock(key, timeout))
+                held = bool(stack.enter_context(self.strategy.store.lock(key, timeout)))
             except StoreError as exc:
-                log.warning("session store lock failed, continuing without it: %s", exc)
-                held = True
-            yield bool(held)
+                self._breaker.failed(exc, self.policy.store_backoff)
+                held = self._without_lock(exc)
+            else:
+                self._breaker.succeeded()
+        try:
+            yield held
+        finally:
+            try:
+                stack.close()  # releases the store's lock
+            except StoreError as exc:
+                self._breaker.failed(exc, self.policy.store_backoff)
+
+    def _without_lock(self, error: StoreError | None) -> bool:
+        """The store failed to give its lock: go on as if held (fail-open) or raise."""
+        if self.policy.lock_failure == "fail":
+            why = str(error) if error is not None else "it failed a moment ago and is skipped"
+            raise StoreError(
+                f'cannot take the session store\'s lock ({why}); refresh.lock_failure = "fail"'
+                " forbids renewing without it: retry when the store answers, or set"
+                ' lock_failure = "proceed"'
+            )
+        log.debug("renewing %s without the store's lock (lock_failure = proceed)", self)
+        return True
 
     # --- events ---------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import math
 import threading
 from collections.abc import Sequence
 from time import time as _now
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -46,6 +46,9 @@ def _fraction(instance: Any, attribute: attrs.Attribute[float], value: float) ->
         raise ValueError(f"{attribute.name} must be between 0 and 1 (exclusive), got {value}")
 
 
+LockFailure = Literal["proceed", "fail"]
+
+
 @attrs.frozen(kw_only=True)
 class RefreshPolicy:
     """When the session manager renews tokens. Windows are fractions of each token's own lifetime,
@@ -70,6 +73,16 @@ class RefreshPolicy:
     """Give up polling ``GET /auth/{ref}`` after this many seconds."""
     lock_timeout: float = attrs.field(default=60.0, validator=_positive)
     """How long to wait for another process's login or refresh of the same session (s)."""
+    store_backoff: float = attrs.field(default=10.0, validator=_positive)
+    """After the session store fails (times out, unreachable), skip it this long (s): one
+    renewal pays at most one store timeout; sessions stay in the process meanwhile."""
+    lock_failure: LockFailure = attrs.field(
+        default="proceed", validator=attrs.validators.in_(("proceed", "fail"))
+    )
+    """When the store's lock cannot be taken because the store fails: ``"proceed"``
+    (fail-open, the default: renew without it; processes may each log in once while the store
+    is down) or ``"fail"`` (fail-closed: raise :class:`~ksef_auth.errors.StoreError`; KSeF never
+    sees a duplicate login, callers get errors until the store answers)."""
 
     def __attrs_post_init__(self) -> None:
         if self.mandatory_fraction >= self.advisory_fraction:

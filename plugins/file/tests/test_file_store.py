@@ -27,11 +27,6 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.fixture(autouse=True)
-def _no_key_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-
-
 class TestFileStoreContract(SessionStoreContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> FileStore:
@@ -51,16 +46,17 @@ def test_default_path_is_the_user_state_directory() -> None:
     assert default_path() == FileStore(path="").path
 
 
-def test_files_are_private_and_named_by_hash(tmp_path: Path) -> None:
+def test_files_are_private_and_named_by_hash(tmp_path: Path, state_key: Path) -> None:
     store = FileStore(path=tmp_path / "sessions")
     store.put(KEY, make_tokens())
     directory = tmp_path / "sessions"
     file = directory / hashlib.sha256(KEY.encode()).hexdigest()
     assert mode(directory) == 0o700
     assert mode(file) == 0o600
-    key_file = tmp_path / "store.key"
-    assert mode(key_file) == 0o600
-    assert sorted(p.name for p in directory.iterdir()) == [file.name]  # no temp file left
+    assert mode(state_key) == 0o600
+    assert not (tmp_path / "store.key").exists()  # never beside the sessions
+    names = sorted(p.name for p in directory.iterdir() if not p.name.startswith(".pruned"))
+    assert names == [file.name]  # no temp file left
 
 
 def test_file_holds_no_secret_nor_the_key(tmp_path: Path) -> None:
@@ -136,10 +132,10 @@ def test_garbage_file_is_a_miss(tmp_path: Path) -> None:
     assert store.get(KEY) is None
 
 
-def test_key_file_open_to_others_is_refused(tmp_path: Path) -> None:
+def test_key_file_open_to_others_is_refused(tmp_path: Path, state_key: Path) -> None:
     store = FileStore(path=tmp_path / "s")
     store.put(KEY, make_tokens())
-    (tmp_path / "store.key").chmod(0o644)
+    state_key.chmod(0o644)
     fresh = FileStore(path=tmp_path / "s")
     with pytest.raises(StoreError, match=r"store.key is open to other users \(mode 644\)"):
         fresh.get(KEY)
@@ -159,9 +155,10 @@ def test_malformed_key_is_reported_without_the_key(
         store.put(KEY, make_tokens())
 
 
-def test_check_creates_nothing(tmp_path: Path) -> None:
+def test_check_creates_nothing(tmp_path: Path, state_key: Path) -> None:
     FileStore(path=tmp_path / "s").check(ENV, CONTEXT)
     assert list(tmp_path.iterdir()) == []
+    assert not state_key.exists()
 
 
 def test_repr_names_the_reference_not_the_key(tmp_path: Path) -> None:
@@ -189,19 +186,32 @@ def test_concurrent_stores_agree_on_one_generated_key(tmp_path: Path) -> None:
             assert store.get(f"{KEY}-{id(other)}") is not None
 
 
-def test_old_files_are_pruned(tmp_path: Path) -> None:
+def test_old_files_are_pruned_in_the_background(tmp_path: Path) -> None:
     store = FileStore(path=tmp_path / "s", key=SecretRef.value(generate_key()))
     store.put("old", make_tokens(access_ttl=-7200, refresh_ttl=-7200))
+    assert store._pruning is not None
+    store._pruning.join(10)
     old_file = tmp_path / "s" / hashlib.sha256(b"old").hexdigest()
     long_ago = time.time() - 7200
     os.utime(old_file, (long_ago, long_ago))
     store.put("expired-but-just-written", make_tokens(access_ttl=-7200, refresh_ttl=-7200))
+    assert store._pruning.is_alive() is False  # at most hourly
+    os.utime(tmp_path / "s" / ".pruned", (long_ago, long_ago))
     store._pruned_at = 0.0
     store.put(KEY, make_tokens())
+    store._pruning.join(10)
     names = {p.name for p in (tmp_path / "s").iterdir()}
     assert old_file.name not in names
     assert hashlib.sha256(b"expired-but-just-written").hexdigest() in names
     assert store.get(KEY) is not None
+
+
+def test_another_process_s_recent_pruning_is_not_repeated(tmp_path: Path) -> None:
+    first = FileStore(path=tmp_path / "s", key=SecretRef.value(generate_key()))
+    first.put(KEY, make_tokens())
+    second = FileStore(path=tmp_path / "s", key=first.key)
+    second.put(KEY + "x", make_tokens())
+    assert second._pruning is None  # .pruned is fresh: the machine pruned within the hour
 
 
 def test_registered_through_the_entry_point() -> None:
@@ -211,6 +221,7 @@ def test_registered_through_the_entry_point() -> None:
     assert registration.factory is FileStore
     options = {o.name: o for o in registration.options}
     assert list(options) == ["path", "key"]
+    assert "user state directory" in options["key"].help
     assert options["key"].secret and not options["path"].secret
     assert options["path"].path
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
 
-from ksef_auth.testing import SessionStoreContract, make_tokens
+from ksef_auth.pacing import LocalRateLimiter
+from ksef_auth.testing import RateLimiterContract, SessionStoreContract, make_tokens
 from ksef_auth_memory import MemoryStore
 
 
@@ -12,6 +14,34 @@ class TestMemoryStoreContract(SessionStoreContract):
     @pytest.fixture
     def store(self) -> MemoryStore:
         return MemoryStore()
+
+
+class TestMemoryRateLimiterContract(RateLimiterContract):
+    @pytest.fixture
+    def limiter(self) -> LocalRateLimiter:
+        return MemoryStore().rate_limiter()
+
+
+def test_the_limiter_is_the_process_s_own() -> None:
+    store = MemoryStore()
+    assert isinstance(store.rate_limiter(), LocalRateLimiter)
+    assert store.rate_limiter() is store.rate_limiter()
+
+
+def test_eviction_is_said_once_a_minute_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    store = MemoryStore(max_entries=2)
+    with caplog.at_level(logging.WARNING, logger="ksef_auth.store.memory"):
+        for i in range(2):
+            store.put(f"k{i}", make_tokens())
+        assert not caplog.records  # full, nothing evicted yet
+        for i in range(2, 6):
+            store.put(f"k{i}", make_tokens())
+    assert len(caplog.records) == 1  # the first eviction says so; the next ones wait a minute
+    message = caplog.records[0].getMessage()
+    assert "memory session store is full (max_entries = 2): evicted 1" in message
+    assert "raise max_entries" in message
+    for record in caplog.records:
+        assert "access-" not in record.getMessage()
 
 
 def test_bounded_drops_least_recently_used() -> None:

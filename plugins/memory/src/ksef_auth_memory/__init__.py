@@ -1,12 +1,15 @@
 """ksef-auth-memory: a session store in this process's memory.
 
-Thread-safe, bounded (least recently used entries go first), and entries disappear when their last
-token has expired. Sessions are shared by every strategy of the process that uses the same store,
-not across processes: for that, use a shared store (Redis, an encrypted file).
+Thread-safe, bounded (least recently used entries go first, with a warning: an evicted session
+costs a login when it is next needed), and entries disappear when their last token has expired.
+Sessions are shared by every strategy of the process that uses the same store, not across
+processes: for that, use a shared store (Redis, an encrypted file). ``rate_limiter()`` is this
+process's :class:`~ksef_auth.pacing.LocalRateLimiter`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -16,8 +19,13 @@ from contextlib import contextmanager
 import attrs
 
 from ksef_auth import Register, SessionTokens, hookimpl
+from ksef_auth.pacing import LocalRateLimiter
 
 __all__ = ["MemoryStore"]
+
+log = logging.getLogger("ksef_auth.store.memory")
+
+_WARN_EVERY = 60.0  # seconds between eviction warnings of one store
 
 
 def _expiry(tokens: SessionTokens) -> float:
@@ -44,6 +52,9 @@ class MemoryStore:
     )
     _mutex: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
     _locks: dict[str, threading.Lock] = attrs.field(init=False, factory=dict, repr=False)
+    _limiter: LocalRateLimiter = attrs.field(init=False, factory=LocalRateLimiter, repr=False)
+    _evicted: int = attrs.field(init=False, default=0, repr=False)
+    _warned_at: float | None = attrs.field(init=False, default=None, repr=False)
 
     def get(self, key: str) -> SessionTokens | None:
         with self._mutex:
@@ -60,8 +71,22 @@ class MemoryStore:
         with self._mutex:
             self._entries[key] = (_expiry(tokens), tokens)
             self._entries.move_to_end(key)
+            if len(self._entries) <= self.max_entries:
+                return
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+                self._evicted += 1
+            now = time.monotonic()
+            if self._warned_at is not None and now - self._warned_at < _WARN_EVERY:
+                return
+            self._warned_at, evicted, self._evicted = now, self._evicted, 0
+        log.warning(
+            "memory session store is full (max_entries = %d): evicted %d least recently used"
+            " session(s), each costs a new login when next needed; raise max_entries or use a"
+            " shared store",
+            self.max_entries,
+            evicted,
+        )
 
     def delete(self, key: str) -> None:
         with self._mutex:
@@ -78,6 +103,10 @@ class MemoryStore:
         finally:
             if acquired:
                 lock.release()
+
+    def rate_limiter(self) -> LocalRateLimiter:
+        """This process's rate limiter (the memory store is not shared with other processes)."""
+        return self._limiter
 
     def __len__(self) -> int:
         with self._mutex:
