@@ -66,3 +66,20 @@ def test_state_files_are_private_and_a_torn_one_starts_over(tmp_path: Path) -> N
     assert "k" not in state.name
     state.write_text("{not json")
     assert limiter.reserve("k", [Rate(1, 60.0)], 0.0) == 0.0
+
+
+def test_an_unusable_directory_never_fails_a_login(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    limiter = FileRateLimiter(blocker / "limits")
+    with caplog.at_level(logging.WARNING, logger="ksef_auth.store.file"):
+        assert limiter.reserve("k", [Rate(1, 60.0)], 0.0) == 0.0
+        assert limiter.reserve("k", [Rate(1, 60.0)], 0.0) is None  # still kept, in-process
+        limiter.penalize("k", 1.0)
+    assert len(caplog.records) == 1
+    assert "cannot create the rate limit directory" in caplog.text
+    assert "kept by this process alone" in caplog.text

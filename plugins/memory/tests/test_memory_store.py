@@ -21,11 +21,15 @@ class TestMemoryRateLimiterContract(RateLimiterContract):
     def limiter(self) -> LocalRateLimiter:
         return MemoryStore().rate_limiter()
 
+    @pytest.fixture
+    def other_limiter(self) -> LocalRateLimiter:
+        return MemoryStore().rate_limiter()
+
 
 def test_the_limiter_is_the_process_s_own() -> None:
     store = MemoryStore()
     assert isinstance(store.rate_limiter(), LocalRateLimiter)
-    assert store.rate_limiter() is store.rate_limiter()
+    assert store.rate_limiter() is MemoryStore(max_entries=5).rate_limiter()
 
 
 def test_eviction_is_said_once_a_minute_with_a_count(caplog: pytest.LogCaptureFixture) -> None:

@@ -5,12 +5,17 @@ per key, first come first served, ``penalize``), with the log of each key in a s
 (``<sha256 of the key>``, JSON, 0600) read and rewritten under an exclusive ``flock``, so every
 process that uses the same directory books from one budget. Times are the machine's clock
 (``time.time()``), which every process shares.
+
+A limiter never fails a login: when its files cannot be used (a read-only or full disk), it
+says so once and books in this process's :class:`~ksef_auth.pacing.LocalRateLimiter` instead,
+trying the files again a minute later.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -19,9 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from ksef_auth import StoreError
-from ksef_auth.pacing import Rate
+from ksef_auth.pacing import LocalRateLimiter, Rate
 
 __all__ = ["FileRateLimiter"]
+
+log = logging.getLogger("ksef_auth.store.file")
+
+_RETRY_AFTER = 60.0  # seconds of booking in this process after the files failed
 
 
 class FileRateLimiter:
@@ -39,8 +48,45 @@ class FileRateLimiter:
         self._clock = clock
         self._ready = False
         self._threads = threading.Lock()  # flock is per open file; this orders our own threads
+        self._fallback = LocalRateLimiter(margin=margin)
+        self._failed_at: float | None = None
 
     def reserve(self, key: str, rates: Sequence[Rate], max_wait: float) -> float | None:
+        if self._in_fallback():
+            return self._fallback.reserve(key, rates, max_wait)
+        try:
+            return self._reserve(key, rates, max_wait)
+        except StoreError as exc:
+            self._failed(exc)
+            return self._fallback.reserve(key, rates, max_wait)
+
+    def penalize(self, key: str, seconds: float) -> None:
+        self._fallback.penalize(key, seconds)
+        if self._in_fallback():
+            return
+        try:
+            self._penalize(key, seconds)
+        except StoreError as exc:
+            self._failed(exc)
+
+    def _in_fallback(self) -> bool:
+        failed = self._failed_at
+        if failed is None:
+            return False
+        if time.monotonic() - failed < _RETRY_AFTER:
+            return True
+        self._failed_at = None
+        return False
+
+    def _failed(self, error: StoreError) -> None:
+        self._failed_at = time.monotonic()
+        log.warning(
+            "%s; KSeF's rate limits are kept by this process alone for the next %g s",
+            error,
+            _RETRY_AFTER,
+        )
+
+    def _reserve(self, key: str, rates: Sequence[Rate], max_wait: float) -> float | None:
         longest = max((r.per for r in rates), default=0.0) + self.margin
         with self._state(key) as state:
             now = self._clock()
@@ -58,7 +104,7 @@ class FileRateLimiter:
             state["booked"] = booked
             return wait
 
-    def penalize(self, key: str, seconds: float) -> None:
+    def _penalize(self, key: str, seconds: float) -> None:
         with self._state(key) as state:
             until = self._clock() + max(0.0, seconds)
             state["blocked"] = max(float(state.get("blocked", 0.0)), until)

@@ -4,7 +4,8 @@ Thread-safe, bounded (least recently used entries go first, with a warning: an e
 costs a login when it is next needed), and entries disappear when their last token has expired.
 Sessions are shared by every strategy of the process that uses the same store, not across
 processes: for that, use a shared store (Redis, an encrypted file). ``rate_limiter()`` is this
-process's :class:`~ksef_auth.pacing.LocalRateLimiter`.
+process's :class:`~ksef_auth.pacing.LocalRateLimiter`, one for every memory store (KSeF counts
+per client IP, and the process is one client).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = ["MemoryStore"]
 log = logging.getLogger("ksef_auth.store.memory")
 
 _WARN_EVERY = 60.0  # seconds between eviction warnings of one store
+_PROCESS_LIMITER = LocalRateLimiter()
 
 
 def _expiry(tokens: SessionTokens) -> float:
@@ -52,7 +54,6 @@ class MemoryStore:
     )
     _mutex: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
     _locks: dict[str, threading.Lock] = attrs.field(init=False, factory=dict, repr=False)
-    _limiter: LocalRateLimiter = attrs.field(init=False, factory=LocalRateLimiter, repr=False)
     _evicted: int = attrs.field(init=False, default=0, repr=False)
     _warned_at: float | None = attrs.field(init=False, default=None, repr=False)
 
@@ -105,8 +106,8 @@ class MemoryStore:
                 lock.release()
 
     def rate_limiter(self) -> LocalRateLimiter:
-        """This process's rate limiter (the memory store is not shared with other processes)."""
-        return self._limiter
+        """This process's rate limiter, shared by every memory store (not by other processes)."""
+        return _PROCESS_LIMITER
 
     def __len__(self) -> int:
         with self._mutex:
