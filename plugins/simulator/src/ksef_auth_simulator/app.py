@@ -33,6 +33,8 @@ from ksef_auth_simulator.refs import iso
 from ksef_auth_simulator.simulator import Simulator
 
 Handler = Callable[[Request, str], Awaitable[Response]]
+#: marks an answer a fault rule injected (KSeF's spec may not declare its status there)
+FAULT_HEADER = "X-Simulator-Fault"
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,7 @@ class FaultLayer:
             if action.status is not None:
                 error = _injected(action.status, action.retry_after)
                 response = error_response(self.sim, error, Request(scope, receive))
+                response.headers[FAULT_HEADER] = "injected"
                 self.sim.stats.request(f"{method} {relative}", response.status_code)
                 await response(scope, receive, send)
                 return
