@@ -409,6 +409,11 @@ def credential_from_value(
     ``key`` is a separate private key (PEM, or base64 of DER) when ``value`` holds only the
     certificate. ``password`` opens a PKCS#12 file or an encrypted key.
     """
+    if isinstance(value, bytes) and PEM_MARKER not in value:
+        try:  # a file may hold base64 or JSON text; binary PKCS#12 is never all ASCII
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            pass
     if isinstance(value, str):
         text = value.strip()
         if not text:

@@ -1,72 +1,66 @@
-"""Constants and helpers shared by the cloud tests."""
+"""Constants and helpers shared by the cloud tests (the server helpers are public, in
+ksef_auth_cloud.testing, for other plugins' tests too)."""
 
 from __future__ import annotations
 
-import socket
-from typing import Any
+from ksef_auth_cloud.testing import REGION, closed_port
+from ksef_auth_cloud.testing import MotoServer as Moto
 
-REGION = "eu-central-1"
+__all__ = ["P12_PASSWORD", "REGION", "SECRET", "Moto", "Seal", "closed_port"]
+
 SECRET = "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5261040828|" + "c3" * 32
 """A realistic KSeF token: no test may see it in a message, repr or log."""
 
-AWS_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_EC2_METADATA_DISABLED",
-    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    "AWS_ENDPOINT_URL_SSM",
-)
+
+P12_PASSWORD = "p12-password-never-shown"
 
 
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class Seal:
+    """A self-signed EC seal for NIP 5261040828, in every form a secret may hold it."""
 
+    def __init__(self) -> None:
+        from datetime import UTC, datetime, timedelta
 
-class Moto:
-    """A running moto server: ``url``, and ``client(service)`` for setting things up."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        from cryptography.x509.oid import NameOID
 
-    def __init__(self, server: Any) -> None:
-        self.server = server
-        host, port = server.get_host_and_port()
-        self.url = f"http://{host}:{port}"
-
-    def client(self, service: str, **credentials: str) -> Any:
-        import boto3
-
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=self.url,
-            aws_access_key_id=credentials.get("key", "testing"),
-            aws_secret_access_key=credentials.get("secret", "testing"),
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, "Seal"),
+                x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, "VATPL-5261040828"),
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
+            ]
+        )
+        now = datetime.now(UTC)
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .sign(self.key, hashes.SHA256())
+        )
+        self.certificate_pem = self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+        self.key_pem = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        self.p12 = pkcs12.serialize_key_and_certificates(
+            b"seal",
+            self.key,
+            self.certificate,
+            None,
+            serialization.BestAvailableEncryption(P12_PASSWORD.encode()),
         )
 
-    def enforce_iam(self, after: float) -> None:
-        """moto's server-mode switch: check IAM policies after ``after`` more requests."""
-        import urllib.request
-
-        request = urllib.request.Request(
-            f"{self.url}/moto-api/reset-auth",
-            data=str(after).encode(),
-            headers={"Content-Type": "text/plain"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 200
+    @property
+    def key_line(self) -> str:
+        """A line from inside the key's PEM: no message or log may hold it."""
+        return self.key_pem.splitlines()[1]

@@ -9,40 +9,30 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cloud_support import AWS_VARIABLES, REGION, Moto, closed_port
+from cloud_support import Moto
+
+from ksef_auth_cloud.testing import isolate_aws, use_test_credentials
 
 
 @pytest.fixture(scope="session")
 def moto() -> Iterator[Moto]:
     pytest.importorskip("moto.server")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield Moto(server)
-    finally:
-        server.stop()
+    with Moto.running() as server:
+        yield server
 
 
 @pytest.fixture
 def aws_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No AWS settings at all: no variables, empty config and credentials files, and a metadata
     service endpoint on a closed loopback port (so no test ever reaches a real one)."""
-    for name in AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{closed_port()}/")
+    isolate_aws(monkeypatch, tmp_path)
     return tmp_path
 
 
 @pytest.fixture
 def aws_env(aws_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials in the environment, as in any moto test."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    use_test_credentials(monkeypatch)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""What every cloud source shares: the ``kind`` option and turning a fetched value into a
-credential."""
+"""What every cloud source shares: the ``kind`` and ``password`` options and turning a fetched
+value into a credential (a token, a shared secret, or a certificate and its key)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ from typing import Any, Literal
 
 import attrs
 
-from ksef_auth import CredentialError, KsefToken, SharedSecret, template_fields
+from ksef_auth import (
+    CertificateCredential,
+    CredentialError,
+    KsefToken,
+    SecretRef,
+    SharedSecret,
+    template_fields,
+)
 
-Kind = Literal["ksef-token", "shared-secret"]
-KINDS: tuple[Kind, ...] = ("ksef-token", "shared-secret")
+Kind = Literal["ksef-token", "shared-secret", "certificate"]
+KINDS: tuple[Kind, ...] = ("ksef-token", "shared-secret", "certificate")
 
 
 def kind_field() -> Any:
@@ -18,7 +25,56 @@ def kind_field() -> Any:
     return attrs.field(
         default="ksef-token",
         validator=attrs.validators.in_(KINDS),
-        metadata={"help": "ksef-token for KSeF tokens, shared-secret for HMAC schemes."},
+        metadata={
+            "help": "ksef-token for KSeF tokens, shared-secret for HMAC schemes, certificate for"
+            " a certificate and its key (PKCS#12, PEM, or a JSON object with PEM fields)."
+        },
+    )
+
+
+def _ref(value: SecretRef | None) -> SecretRef | None:
+    if value is None or isinstance(value, SecretRef):
+        return value
+    raise TypeError(
+        "secrets are given by reference: SecretRef.env(NAME) or SecretRef.file(PATH)"
+        ' ({ env = "NAME" } or { file = "path" } in a strategy file), never inline'
+    )
+
+
+def password_field() -> Any:
+    """The ``password`` option of ``kind = "certificate"``: a reference, never a value."""
+    return attrs.field(
+        default=None,
+        converter=_ref,
+        metadata={
+            "help": "kind = certificate: password of the PKCS#12 file or encrypted key, by"
+            " reference ({ env = NAME } or { file = PATH }).",
+            "secret": True,
+        },
+    )
+
+
+def check_certificate_options(kind: Kind, password: SecretRef | None) -> None:
+    """``password`` is for certificates only (ValueError otherwise)."""
+    if password is not None and kind != "certificate":
+        raise ValueError("password is for kind = certificate only")
+
+
+def make_certificate(
+    value: str | bytes,
+    *,
+    password: SecretRef | None,
+    where: str,
+    source: str,
+    key: str | None = None,
+    key_where: str | None = None,
+) -> CertificateCredential:
+    """The certificate credential in ``value`` (see :func:`ksef_auth.certificates.
+    credential_from_value`); errors name ``where``, never the value."""
+    from ksef_auth.certificates import credential_from_value
+
+    return credential_from_value(
+        value, key=key, password=password, where=where, key_where=key_where, source=source
     )
 
 
@@ -40,7 +96,9 @@ def optional_not_blank(instance: object, attribute: attrs.Attribute[Any], value:
         not_blank(instance, attribute, value)
 
 
-def make_credential(value: str, kind: Kind, *, source: str) -> KsefToken | SharedSecret:
+def make_credential(
+    value: str, kind: Literal["ksef-token", "shared-secret"], *, source: str
+) -> KsefToken | SharedSecret:
     """The credential for ``value`` (stripped). ``source`` says where it came from, never what
     it is; an empty value is an error naming ``source``."""
     value = value.strip()

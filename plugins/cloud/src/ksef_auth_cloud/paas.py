@@ -9,6 +9,10 @@ prefixed or not, in ``PLATFORM_VARIABLES``: a base64-encoded JSON object; Adobe 
 The names in ``names`` are tried in order; for each name the environment is looked at first, then
 each JSON variable (key ``env:NAME``, then ``NAME``). The first non-empty value wins. Nothing is
 kept: every ``load`` reads the variables again, so a rotated token is picked up at the next login.
+
+With ``kind = "certificate"`` the value is a certificate and its key (PEM text, or base64 of a
+PKCS#12 file, opened with ``password``), ``KSEF2_CERTIFICATE`` by default; ``key_names`` name
+the variables of the private key when it is kept apart.
 """
 
 from __future__ import annotations
@@ -18,38 +22,52 @@ import binascii
 import json
 import os
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
 from ksef_auth import (
+    CertificateCredential,
     ContextIdentifier,
     CredentialError,
     CredentialRequest,
     Environment,
     KsefToken,
     NotAvailable,
+    SecretRef,
     SharedSecret,
     template_fields,
 )
-from ksef_auth_cloud.credential import kind_field, make_credential
+from ksef_auth_cloud.credential import (
+    Kind,
+    check_certificate_options,
+    kind_field,
+    make_certificate,
+    make_credential,
+    password_field,
+)
 
 __all__ = ["PaasToken", "decode_platform_variables"]
 
 DEFAULT_NAMES = ("KSEFPL_API_TOKEN", "KSEF2_TOKEN")
+DEFAULT_CERTIFICATE_NAMES = ("KSEF2_CERTIFICATE",)
 DEFAULT_PLATFORM_VARIABLES = ("PLATFORM_VARIABLES", "MAGENTO_CLOUD_VARIABLES")
 
 
-def _names(value: str | Iterable[str]) -> tuple[str, ...]:
+def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
     """A name or a list of names, as a tuple (a frozen option must be hashable)."""
+    if value is None or isinstance(value, tuple):
+        return value
     if isinstance(value, str):
         return (value,)
     return tuple(value)
 
 
 def _variable_names(
-    instance: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]
+    instance: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...] | None
 ) -> None:
+    if value is None and attribute.name != "platform_variables":
+        return
     if not value:
         raise ValueError(f"{attribute.name} must name at least one variable")
     for name in value:
@@ -62,6 +80,11 @@ def _variable_names(
                 f"{attribute.name} must hold environment variable names (with placeholders such"
                 f" as KSEF_TOKEN_{{nip}}), got {name!r}"
             )
+
+
+def _described(where: str) -> str:
+    """``variable NAME`` for a variable, ``PLATFORM_VARIABLES[env:NAME]`` as it is."""
+    return where if "[" in where else f"variable {where}"
 
 
 def _variable(name: str) -> str:
@@ -103,15 +126,17 @@ def decode_platform_variables(name: str, encoded: str) -> dict[str, Any]:
 
 @attrs.frozen
 class PaasToken:
-    """A KSeF token from the platform's variables (Platform.sh/Upsun PLATFORM_VARIABLES too)."""
+    """A KSeF token (or a certificate) from the platform's variables (Platform.sh/Upsun
+    PLATFORM_VARIABLES too)."""
 
-    names: tuple[str, ...] = attrs.field(
-        default=DEFAULT_NAMES,
+    names: tuple[str, ...] | None = attrs.field(
+        default=None,
         converter=_names,
         validator=_variable_names,
         metadata={
             "help": "Variable names tried in order; the first one set wins (in the environment,"
-            " then in the platform's JSON variables as env:NAME or NAME)."
+            " then in the platform's JSON variables as env:NAME or NAME). Default:"
+            " KSEFPL_API_TOKEN, KSEF2_TOKEN; KSEF2_CERTIFICATE for kind = certificate."
         },
     )
     platform_variables: tuple[str, ...] = attrs.field(
@@ -123,20 +148,60 @@ class PaasToken:
             " (Platform.sh/Upsun, Adobe Commerce Cloud); read when present."
         },
     )
-    kind: Literal["ksef-token", "shared-secret"] = kind_field()
+    kind: Kind = kind_field()
+    key_names: tuple[str, ...] | None = attrs.field(
+        default=None,
+        converter=_names,
+        validator=_variable_names,
+        metadata={
+            "help": "kind = certificate: variable names of the private key (PEM) when the"
+            " certificate's variable holds the certificate alone."
+        },
+    )
+    password: SecretRef | None = password_field()
 
-    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
-        where, value = self._find(request)
-        return make_credential(value, self.kind, source=f"paas:{where}")
+    def __attrs_post_init__(self) -> None:
+        check_certificate_options(self.kind, self.password)
+        if self.key_names is not None and self.kind != "certificate":
+            raise ValueError("key_names is for kind = certificate only")
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        """``names``, or the default names for the kind."""
+        if self.names is not None:
+            return self.names
+        return DEFAULT_CERTIFICATE_NAMES if self.kind == "certificate" else DEFAULT_NAMES
+
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret | CertificateCredential:
+        where, value = self._find(request, self.variable_names)
+        if self.kind != "certificate":
+            return make_credential(value, self.kind, source=f"paas:{where}")
+        key = key_where = None
+        if self.key_names is not None:
+            try:
+                key_where, key = self._find(request, self.key_names)
+            except NotAvailable as exc:
+                raise CredentialError(
+                    f"the certificate is in {where}, but its key is not: {exc}"
+                ) from None
+        return make_certificate(
+            value,
+            key=key,
+            password=self.password,
+            where=_described(where),
+            key_where=_described(key_where) if key_where else None,
+            source=f"paas:{where}",
+        )
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
         """Local only: NotAvailable when no variable is set, CredentialError when a JSON
         variable is malformed."""
-        self._find(CredentialRequest(environment=environment, context=context, purpose="check"))
+        request = CredentialRequest(environment=environment, context=context, purpose="check")
+        self._find(request, self.variable_names)
 
-    def _find(self, request: CredentialRequest) -> tuple[str, str]:
+    def _find(self, request: CredentialRequest, wanted: tuple[str, ...]) -> tuple[str, str]:
         """(where the value was found, the value); NotAvailable naming what was looked at."""
-        names = [_variable(request.fill(name)) for name in self.names]
+        names = [_variable(request.fill(name)) for name in wanted]
         decoded: dict[str, dict[str, Any] | None] = {}
 
         def blob(name: str) -> dict[str, Any] | None:
@@ -161,7 +226,7 @@ class PaasToken:
                     if not isinstance(found, str):
                         raise CredentialError(
                             f"{where} is a JSON {type(found).__name__}, not a string;"
-                            " store the KSeF token as a plain string variable"
+                            " store the value as a plain string variable"
                         )
                     if found.strip():
                         return where, found

@@ -4,21 +4,29 @@ The secret is the token itself (a plain string secret), or a JSON object holding
 ``json_key`` (the console's "key/value" secrets: ``{"ksef_token": "...", "nip": "..."}``).
 A secret that does not exist is *not available* (a chain moves on); any other AWS error stops the
 chain with the error code, the secret id and what to do, never the value.
+
+With ``kind = "certificate"`` the secret is a certificate and its key: a binary secret holding a
+PKCS#12 file, or a string holding base64 of one, PEM text, or a JSON object with PEM fields
+(``certificate``, ``private_key``, ``chain``) or a base64 ``pkcs12`` field (or, with ``json_key``,
+one key of a JSON secret holding any of these). ``password`` opens the PKCS#12 file or an
+encrypted key.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any
 
 import attrs
 
 from ksef_auth import (
+    CertificateCredential,
     ContextIdentifier,
     CredentialError,
     CredentialRequest,
     Environment,
     KsefToken,
+    SecretRef,
     SharedSecret,
 )
 from ksef_auth_cloud.aws import (
@@ -33,11 +41,15 @@ from ksef_auth_cloud.aws import (
     translated,
 )
 from ksef_auth_cloud.credential import (
+    Kind,
+    check_certificate_options,
     kind_field,
+    make_certificate,
     make_credential,
     name_template,
     not_blank,
     optional_not_blank,
+    password_field,
 )
 
 __all__ = ["AwsSecretsManagerToken", "pick_json_key"]
@@ -86,9 +98,13 @@ class AwsSecretsManagerToken:
     )
     endpoint_url: str | None = endpoint_field()
     metadata_timeout: float = metadata_timeout_field()
-    kind: Literal["ksef-token", "shared-secret"] = kind_field()
+    kind: Kind = kind_field()
+    password: SecretRef | None = password_field()
 
-    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
+    def __attrs_post_init__(self) -> None:
+        check_certificate_options(self.kind, self.password)
+
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret | CertificateCredential:
         secret_id = request.fill(self.secret_id)
         region = resolve_region(self.region, secret_id)
         what = f"secret {secret_id}"
@@ -106,6 +122,9 @@ class AwsSecretsManagerToken:
             )
             response = client.get_secret_value(SecretId=secret_id)
         text = response.get("SecretString")
+        source = f"aws-secrets-manager:{secret_id}"
+        if self.kind == "certificate":
+            return self._certificate(response, what, source)
         if text is None:
             binary = response.get("SecretBinary")
             try:
@@ -119,10 +138,24 @@ class AwsSecretsManagerToken:
                 )
         if self.json_key is not None:
             text = pick_json_key(text, self.json_key, what)
-            source = f"aws-secrets-manager:{secret_id}#{self.json_key}"
-        else:
-            source = f"aws-secrets-manager:{secret_id}"
+            source += f"#{self.json_key}"
         return make_credential(text, self.kind, source=source)
+
+    def _certificate(
+        self, response: dict[str, Any], what: str, source: str
+    ) -> CertificateCredential:
+        value: str | bytes | None = response.get("SecretString")
+        if value is None:
+            binary = response.get("SecretBinary")
+            value = bytes(binary) if binary is not None else None
+        if value is None:
+            raise CredentialError(f"{what} has no value; store the certificate in it")
+        if self.json_key is not None:
+            text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+            value = pick_json_key(text, self.json_key, what)
+            what += f" key {self.json_key!r}"
+            source += f"#{self.json_key}"
+        return make_certificate(value, password=self.password, where=what, source=source)
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
         """No network: the options were validated when built; whether the secret exists and may

@@ -4,21 +4,26 @@ The parameter is read with decryption. A parameter that does not exist is *not a
 chain moves on); any other AWS error stops the chain with the error code, the parameter name and
 what to do, never the value. A plain ``String`` parameter is accepted with a warning (anyone who
 may describe parameters can read it); a ``StringList`` is refused.
+
+With ``kind = "certificate"`` the parameter holds a certificate and its key: PEM text, base64 of
+a PKCS#12 file (opened with ``password``), or a JSON object with PEM fields. (A standard
+parameter holds 4 KB, an advanced one 8 KB: an EC certificate and key fit either.)
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 import attrs
 
 from ksef_auth import (
+    CertificateCredential,
     ContextIdentifier,
     CredentialError,
     CredentialRequest,
     Environment,
     KsefToken,
+    SecretRef,
     SharedSecret,
 )
 from ksef_auth_cloud.aws import (
@@ -32,7 +37,16 @@ from ksef_auth_cloud.aws import (
     resolve_region,
     translated,
 )
-from ksef_auth_cloud.credential import kind_field, make_credential, name_template, not_blank
+from ksef_auth_cloud.credential import (
+    Kind,
+    check_certificate_options,
+    kind_field,
+    make_certificate,
+    make_credential,
+    name_template,
+    not_blank,
+    password_field,
+)
 
 __all__ = ["AwsSsmToken"]
 
@@ -55,9 +69,13 @@ class AwsSsmToken:
     region: str | None = region_field()
     endpoint_url: str | None = endpoint_field()
     metadata_timeout: float = metadata_timeout_field()
-    kind: Literal["ksef-token", "shared-secret"] = kind_field()
+    kind: Kind = kind_field()
+    password: SecretRef | None = password_field()
 
-    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
+    def __attrs_post_init__(self) -> None:
+        check_certificate_options(self.kind, self.password)
+
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret | CertificateCredential:
         name = request.fill(self.name)
         region = resolve_region(self.region, name)
         what = f"parameter {name}"
@@ -70,15 +88,17 @@ class AwsSsmToken:
         kind = parameter.get("Type")
         if kind == "StringList":
             raise CredentialError(
-                f"{what} is a StringList; store the KSeF token as a SecureString parameter"
+                f"{what} is a StringList; store the value as a SecureString parameter"
             )
         if kind == "String":
-            log.warning(
-                "%s is a plain String parameter: store the KSeF token as a SecureString", what
-            )
+            log.warning("%s is a plain String parameter: store it as a SecureString", what)
         value = parameter.get("Value")
         if not isinstance(value, str):
             raise CredentialError(f"{what} has no value")
+        if self.kind == "certificate":
+            return make_certificate(
+                value, password=self.password, where=what, source=f"aws-ssm:{name}"
+            )
         return make_credential(value, self.kind, source=f"aws-ssm:{name}")
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
