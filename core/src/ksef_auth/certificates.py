@@ -380,7 +380,7 @@ def credential_from_json(
             f" key under {KEY_FIELDS[0]!r}"
         )
     extra: list[x509.Certificate] = []
-    if chain is not None:
+    if chain is not None and chain[1].strip():  # an empty chain is no chain
         chain_where = f"{where} field {chain[0]!r}"
         extra = load_certificates(text_to_bytes(chain[1], chain_where), chain_where)
     return credential_from_pem(

@@ -111,13 +111,19 @@ class KeySpec:
     label: str = attrs.field(validator=attrs.validators.min_len(1))
 
 
-def generate_local_key(spec: KeySpec) -> LocalKey:
-    """A new key in this process (``cryptography``), for :class:`LocalKey` users."""
+def generate_private_key(spec: KeySpec) -> PrivateKeyTypes:
+    """A new ``cryptography`` private key for ``spec``, for a key store that keeps keys itself
+    (and so must serialize them, which a :class:`LocalKey` never does)."""
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     if spec.algorithm == "ec-p256":
-        return LocalKey(ec.generate_private_key(ec.SECP256R1()))
-    return LocalKey(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def generate_local_key(spec: KeySpec) -> LocalKey:
+    """A new key in this process (``cryptography``), for :class:`LocalKey` users."""
+    return LocalKey(generate_private_key(spec))
 
 
 # --- certificate signing requests through a key handle ------------------------------------------

@@ -241,3 +241,122 @@ def test_help_lists_the_commands(cli: Cli) -> None:
     out = cli("--help").stdout
     for command in ("set", "list", "delete", "rekey"):
         assert command in out
+
+
+# --- certificates --------------------------------------------------------------------------------
+
+P12_PASSWORD = "p12-password-never-printed"
+
+
+@pytest.fixture
+def seal_files(tmp_path: Path, cli: Cli) -> dict[str, Path]:
+    """seal.p12 (encrypted), seal.pem (certificate) and key.pem for one self-signed seal."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "Seal"),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, "VATPL-5261040828"),
+        ]
+    )
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    cli.secrets += [P12_PASSWORD, key_pem.decode().splitlines()[1]]
+    files = {
+        "p12": tmp_path / "seal.p12",
+        "pem": tmp_path / "seal.pem",
+        "key": tmp_path / "key.pem",
+    }
+    files["p12"].write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"seal",
+            key,
+            certificate,
+            None,
+            serialization.BestAvailableEncryption(P12_PASSWORD.encode()),
+        )
+    )
+    files["pem"].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(key_pem)
+    return files
+
+
+def test_set_a_pkcs12_with_the_password_from_stdin(
+    cli: Cli, vault_path: Path, key: str, seal_files: dict[str, Path]
+) -> None:
+    result = cli(
+        "set",
+        "seal",
+        "--p12",
+        str(seal_files["p12"]),
+        "--password-stdin",
+        input=P12_PASSWORD + "\n",
+    )
+    assert "stored certificate 'seal'" in result.stdout and "VATPL-5261040828" in result.stdout
+    credential = Vault(vault_path, SecretRef.value(key)).load("seal")
+    assert credential.source == "vault:seal"
+    listing = json.loads(cli("list", "--json").stdout)
+    assert listing[0]["kind"] == "certificate" and "CN=Seal" in listing[0]["certificate"]
+    assert "CN=Seal" in cli("list").stdout
+
+
+def test_set_a_pkcs12_with_the_password_from_a_variable_or_the_prompt(
+    cli: Cli, vault_path: Path, key: str, seal_files: dict[str, Path]
+) -> None:
+    p12 = str(seal_files["p12"])
+    cli("set", "a", "--p12", p12, "--password-env", "SEAL_PASSWORD", SEAL_PASSWORD=P12_PASSWORD)
+    cli("set", "b", "--p12", p12, input=P12_PASSWORD + "\n")  # the hidden prompt reads stdin
+    names = [e["name"] for e in json.loads(cli("list", "--json").stdout)]
+    assert names == ["a", "b"]
+
+
+def test_a_wrong_pkcs12_password_exits_4_and_is_never_shown(
+    cli: Cli, vault_path: Path, seal_files: dict[str, Path]
+) -> None:
+    result = cli(
+        "set",
+        "seal",
+        "--p12",
+        str(seal_files["p12"]),
+        "--password-stdin",
+        input="wrong-password-here\n",
+        code=4,
+    )
+    assert "wrong password for PKCS#12 file" in result.stderr
+    assert "wrong-password-here" not in result.stdout + result.stderr
+    assert not vault_path.exists()
+
+
+def test_set_a_pem_certificate_and_key(
+    cli: Cli, vault_path: Path, key: str, seal_files: dict[str, Path]
+) -> None:
+    cli("set", "seal", "--certificate", str(seal_files["pem"]), "--key", str(seal_files["key"]))
+    assert Vault(vault_path, SecretRef.value(key)).load("seal").source == "vault:seal"
+
+
+def test_certificate_usage_errors(cli: Cli, seal_files: dict[str, Path]) -> None:
+    p12, pem = str(seal_files["p12"]), str(seal_files["pem"])
+    assert "excludes" in cli("set", "s", "--p12", p12, "--certificate", pem, code=2).stderr
+    assert "go with --p12" in cli("set", "s", "--key", pem, "--stdin", input="x", code=2).stderr
+    assert "are for tokens" in cli("set", "s", "--p12", p12, "--stdin", code=2).stderr
+    result = cli("set", "s", "--certificate", pem, code=4)  # no key anywhere
+    assert "holds no private key" in result.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 
 from ksef_auth import (
+    CertificateCredential,
     ContextIdentifier,
     CredentialError,
     CredentialRequest,
@@ -35,7 +36,8 @@ def _name(instance: object, attribute: attrs.Attribute[str], value: str) -> None
 
 @attrs.frozen
 class VaultSource:
-    """A KSeF token (or shared secret) stored encrypted in the local vault, by name."""
+    """A KSeF token (or shared secret, or certificate and key) stored encrypted in the local
+    vault, by name."""
 
     name: str = attrs.field(
         validator=_name,
@@ -66,7 +68,7 @@ class VaultSource:
     def vault(self) -> Vault:
         return Vault(self.path, self.key)
 
-    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret:
+    def load(self, request: CredentialRequest) -> KsefToken | SharedSecret | CertificateCredential:
         """NotAvailable when the entry is missing; CredentialError when it does not decrypt."""
         return self.vault.load(self.entry_for(request))
 

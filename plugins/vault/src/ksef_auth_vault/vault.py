@@ -1,5 +1,9 @@
 """The vault file: named secrets sealed with AES-256-GCM, one JSON file, one lock.
 
+An entry is a KSeF token, a shared secret, or a certificate with its private key (kind
+``certificate``: the sealed value is a JSON object with the PEM certificate, its chain and the
+PKCS#8 private key, read back through :mod:`ksef_auth.certificates`).
+
 ::
 
     {"ksef-auth-vault": 1,
@@ -30,11 +34,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from ksef_auth import (
+    CertificateCredential,
+    CertificateError,
     ConfigError,
     CredentialError,
     KsefToken,
@@ -45,6 +51,10 @@ from ksef_auth import (
 )
 from ksef_auth.files import check_private, create_private_once, write_private
 from ksef_auth.sealing import generate_key, key_id, parse_keys
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 __all__ = [
     "FORMAT",
@@ -66,11 +76,13 @@ FORMAT = 1
 KEY_ENV = "KSEF_AUTH_VAULT_KEY"
 PATH_ENV = "KSEF_AUTH_VAULT_PATH"
 KEY_FILE = "vault.key"
-Kind = Literal["ksef-token", "shared-secret"]
-KINDS: tuple[Kind, ...] = ("ksef-token", "shared-secret")
+Kind = Literal["ksef-token", "shared-secret", "certificate"]
+KINDS: tuple[Kind, ...] = ("ksef-token", "shared-secret", "certificate")
+TOKEN_KINDS: tuple[Kind, ...] = ("ksef-token", "shared-secret")
 _NONCE_SIZE = 12
 _TAG_SIZE = 16
 _MAX_SECRET = 16 * 1024
+_MAX_CERTIFICATE = 64 * 1024
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 Status = Literal["ok", "wrong-key", "altered", "no-key"]
 
@@ -103,22 +115,26 @@ def _as_path(value: str | os.PathLike[str]) -> Path:
 
 
 def _what(kind: str) -> str:
-    return "token" if kind == "ksef-token" else "secret"
+    return {"ksef-token": "token", "certificate": "certificate"}.get(kind, "secret")
 
 
 @attrs.frozen
 class EntryInfo:
-    """What may be shown about an entry: never its value."""
+    """What may be shown about an entry: never its value. ``certificate`` describes a stored
+    certificate (subject and validity) when the entry was opened."""
 
     name: str
     kind: str
     created: str
     status: Status | None = None
+    certificate: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {"name": self.name, "kind": self.kind, "created": self.created}
         if self.status is not None:
             data["status"] = self.status
+        if self.certificate is not None:
+            data["certificate"] = self.certificate
         return data
 
 
@@ -136,7 +152,7 @@ class Vault:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def load(self, name: str) -> KsefToken | SharedSecret:
+    def load(self, name: str) -> KsefToken | SharedSecret | CertificateCredential:
         """The credential stored under ``name``.
 
         Raises :class:`NotAvailable` when the vault or the entry does not exist,
@@ -157,6 +173,8 @@ class Vault:
         keys = self._keys(create=False)
         secret = self._open(name, entry, keys)
         source = f"vault:{name}"
+        if entry["kind"] == "certificate":
+            return self._certificate(name, secret)
         if entry["kind"] == "shared-secret":
             return SharedSecret(secret, source=source)
         return KsefToken(secret, source=source)
@@ -170,18 +188,26 @@ class Vault:
         for name in sorted(entries):
             entry = entries[name]
             status: Status | None = None
+            described = None
             if with_status:
                 status = self._status(name, entry, keys)
-            result.append(EntryInfo(name, entry["kind"], entry["created"], status))
+                if status == "ok" and entry["kind"] == "certificate" and keys:
+                    described = self._describe(name, entry, keys)
+            result.append(EntryInfo(name, entry["kind"], entry["created"], status, described))
         return result
 
     # --- writing ---------------------------------------------------------------------------------
 
     def set(self, name: str, secret: Secret, kind: Kind = "ksef-token") -> bool:
-        """Store ``secret`` under ``name`` with the newest key; True when it replaced an entry."""
+        """Store ``secret`` under ``name`` with the newest key; True when it replaced an entry.
+
+        For a certificate and its key use :meth:`set_certificate` or :meth:`set_pkcs12`."""
         check_name(name)
-        if kind not in KINDS:
-            raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if kind not in TOKEN_KINDS:
+            raise ConfigError(
+                f"kind must be one of {', '.join(TOKEN_KINDS)}, got {kind!r} (a certificate is"
+                " stored with set_certificate or set_pkcs12)"
+            )
         value = secret.reveal().strip()
         if not value:
             raise CredentialError(f"refusing to store an empty {_what(kind)} as {name!r}")
@@ -190,6 +216,117 @@ class Vault:
                 f"the {_what(kind)} for {name!r} is {len(value)} characters, over the"
                 f" {_MAX_SECRET} a vault entry holds; is it really a {kind}?"
             )
+        return self._store(name, kind, value)
+
+    def set_certificate(
+        self,
+        name: str,
+        certificate: x509.Certificate,
+        key: PrivateKeyTypes,
+        chain: Sequence[x509.Certificate] = (),
+    ) -> bool:
+        """Store ``certificate`` with its private ``key`` (and ``chain``) under ``name``, sealed
+        like every entry; True when it replaced an entry. The source ``vault`` then returns them
+        as a :class:`~ksef_auth.CertificateCredential` for the ``xades`` signer.
+
+        Raises :class:`~ksef_auth.CertificateError` when the key is not the certificate's or is
+        not a key KSeF accepts (RSA, EC).
+        """
+        from cryptography.hazmat.primitives import serialization
+
+        from ksef_auth.certificates import certificate_credential, describe, same_public_key
+
+        check_name(name)
+        if not same_public_key(key.public_key(), certificate.public_key()):  # type: ignore[arg-type]
+            raise CertificateError(
+                f"the private key given does not belong to the certificate"
+                f" {describe(certificate)}: pair each certificate with its own key"
+            )
+        # the same checks as at loading (an RSA or EC key), before anything is written
+        certificate_credential(
+            key, [certificate], where=f"the key of {describe(certificate)}", source=""
+        )
+        document = {
+            "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+            "chain": [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain],
+            "private_key": key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode("ascii"),
+        }
+        value = json.dumps(document)
+        if len(value) > _MAX_CERTIFICATE:
+            raise CredentialError(
+                f"the certificate for {name!r} and its chain take {len(value)} characters, over"
+                f" the {_MAX_CERTIFICATE} a vault entry holds: store fewer chain certificates"
+            )
+        return self._store(name, "certificate", value)
+
+    def set_pkcs12(self, name: str, data: bytes, password: Secret | None, *, where: str) -> bool:
+        """Store the certificate, key and chain of the PKCS#12 file ``data`` under ``name``
+        (``where`` names the file in messages); True when it replaced an entry.
+
+        Raises :class:`~ksef_auth.WrongPassword` for a wrong or missing password and
+        :class:`~ksef_auth.CertificateError` for a file that is not PKCS#12 or has no key.
+        """
+        from ksef_auth.certificates import describe, leaf_for, open_pkcs12
+
+        passwords: list[bytes | None] = (
+            [password.reveal().encode("utf-8")] if password else [None, b""]
+        )
+        origin = "the password given" if password else "nowhere"
+        key, certificates = open_pkcs12(
+            data, where, passwords, origin, no_password_hint="give its password"
+        )
+        if key is None:
+            listed = "; ".join(describe(c) for c in certificates) or "no certificates either"
+            raise CertificateError(
+                f"{where} holds no private key (only: {listed}): export the certificate together"
+                " with its private key"
+            )
+        leaf = leaf_for(certificates, key.public_key()) if certificates else None  # type: ignore[arg-type]
+        if leaf is None:
+            raise CertificateError(
+                f"the private key in {where} belongs to none of its certificates"
+            )
+        chain = [c for c in certificates if c is not leaf]
+        return self.set_certificate(name, leaf, key, chain)
+
+    def set_pem(
+        self,
+        name: str,
+        certificate: bytes,
+        key: bytes | None,
+        password: Secret | None,
+        *,
+        where: str,
+    ) -> bool:
+        """Store PEM (or DER) ``certificate`` (with its chain) and ``key`` (None: the key is in
+        ``certificate`` too) under ``name``; ``password`` opens an encrypted key."""
+        from ksef_auth.certificates import (
+            has_private_key,
+            leaf_for,
+            load_certificates,
+            load_private_key,
+        )
+
+        certificates = load_certificates(certificate, where)
+        if key is None:
+            if not has_private_key(certificate):
+                raise CertificateError(f"{where} holds no private key: give the key file too")
+            key = certificate
+        secret = password.reveal().encode("utf-8") if password else None
+        private = load_private_key(key, where, secret, "the password given")
+        leaf = leaf_for(certificates, private.public_key())  # type: ignore[arg-type]
+        if leaf is None:
+            raise CertificateError(
+                f"the private key given does not belong to the certificate in {where}: pair"
+                " each certificate with its own key"
+            )
+        return self.set_certificate(name, leaf, private, [c for c in certificates if c is not leaf])
+
+    def _store(self, name: str, kind: Kind, value: str) -> bool:
         with self._locked():
             entries = self._read() or {}
             keys = self._keys(create=True)
@@ -349,6 +486,26 @@ class Vault:
         if any(key_id(k).hex() == wanted for k in keys):
             raise self._altered(name, what)
         raise wrong_key
+
+    def _certificate(self, name: str, plaintext: str) -> CertificateCredential:
+        from ksef_auth.certificates import credential_from_json
+
+        try:
+            document = json.loads(plaintext)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise self._altered(name, "certificate")
+        return credential_from_json(document, where=f"vault entry {name!r}", source=f"vault:{name}")
+
+    def _describe(self, name: str, entry: dict[str, str], keys: Sequence[bytes]) -> str | None:
+        """Subject and validity of a stored certificate (None when it cannot be read)."""
+        from ksef_auth.certificates import describe
+
+        try:
+            return describe(self._certificate(name, self._open(name, entry, keys)).certificate)
+        except CredentialError:
+            return None
 
     def _altered(self, name: str, what: str) -> CredentialError:
         return CredentialError(
