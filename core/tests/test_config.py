@@ -127,7 +127,7 @@ MISTAKES: list[tuple[tuple[str, str], str, str]] = [
             '{ use = "env", variable = "X" },\n  { use = "vault"',
         ),
         "strategy.shop.credential[0].variable",
-        "credential source 'env' has no option 'variable' (options: var, kind)",
+        "credential source 'env' has no option 'variable' (options: var, kind, key_var, password)",
     ),
     (
         ('token = { env = "VAULT_TOKEN" }', 'token = "inline-secret"'),
@@ -173,7 +173,7 @@ MISTAKES: list[tuple[tuple[str, str], str, str]] = [
     (
         ('var = "KSEF_CFG_TOKEN" }\nrefresh', 'var = "KSEF_CFG_TOKEN", kind = "jwt" }\nrefresh'),
         "strategy.branch.credential.kind",
-        "must be one of 'ksef-token', 'shared-secret', got 'jwt'",
+        "must be one of 'ksef-token', 'shared-secret', 'certificate', got 'jwt'",
     ),
     (("[defaults]", "[defaultz]"), "defaultz", "unknown key"),
     (

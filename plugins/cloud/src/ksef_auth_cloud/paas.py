@@ -22,7 +22,7 @@ import binascii
 import json
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -39,7 +39,6 @@ from ksef_auth import (
     template_fields,
 )
 from ksef_auth_cloud.credential import (
-    Kind,
     check_certificate_options,
     kind_field,
     make_certificate,
@@ -148,7 +147,7 @@ class PaasToken:
             " (Platform.sh/Upsun, Adobe Commerce Cloud); read when present."
         },
     )
-    kind: Kind = kind_field()
+    kind: Literal["ksef-token", "shared-secret", "certificate"] = kind_field()
     key_names: tuple[str, ...] | None = attrs.field(
         default=None,
         converter=_names,

@@ -15,7 +15,7 @@ encrypted key.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -41,7 +41,6 @@ from ksef_auth_cloud.aws import (
     translated,
 )
 from ksef_auth_cloud.credential import (
-    Kind,
     check_certificate_options,
     kind_field,
     make_certificate,
@@ -98,7 +97,7 @@ class AwsSecretsManagerToken:
     )
     endpoint_url: str | None = endpoint_field()
     metadata_timeout: float = metadata_timeout_field()
-    kind: Kind = kind_field()
+    kind: Literal["ksef-token", "shared-secret", "certificate"] = kind_field()
     password: SecretRef | None = password_field()
 
     def __attrs_post_init__(self) -> None:

@@ -13,6 +13,7 @@ parameter holds 4 KB, an advanced one 8 KB: an EC certificate and key fit either
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import attrs
 
@@ -38,7 +39,6 @@ from ksef_auth_cloud.aws import (
     translated,
 )
 from ksef_auth_cloud.credential import (
-    Kind,
     check_certificate_options,
     kind_field,
     make_certificate,
@@ -69,7 +69,7 @@ class AwsSsmToken:
     region: str | None = region_field()
     endpoint_url: str | None = endpoint_field()
     metadata_timeout: float = metadata_timeout_field()
-    kind: Kind = kind_field()
+    kind: Literal["ksef-token", "shared-secret", "certificate"] = kind_field()
     password: SecretRef | None = password_field()
 
     def __attrs_post_init__(self) -> None:

@@ -147,7 +147,7 @@ class EnvToken:
             " kind = certificate); NAME_FILE is read when NAME is unset."
         },
     )
-    kind: Kind = attrs.field(
+    kind: Literal["ksef-token", "shared-secret", "certificate"] = attrs.field(
         default="ksef-token",
         validator=attrs.validators.in_(KINDS),
         metadata={
