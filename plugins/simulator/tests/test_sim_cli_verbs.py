@@ -200,3 +200,17 @@ def test_admin_refusal_is_a_clean_error(url: str) -> None:
     result = CliRunner().invoke(simulator, ["token", "revoke", "no-such", "--url", url])
     assert result.exit_code == 1 and "refused" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_seeded_token_keeps_its_own_reference(tmp_path: Path) -> None:
+    from ksef_auth_simulator import Simulator
+
+    _, out, _ = run("token", "new", NIP)
+    token = out.strip()
+    sim = Simulator()
+    assert sim.register_ksef_token(NIP, token) == token.split("|")[0]
+    sim.revoke_ksef_token(token.split("|")[0])
+    assert sim.token_status(token) == "Revoked"
+    with pytest.raises(ValueError, match="already registered"):
+        sim.register_ksef_token(NIP, token)
+    assert sim.register_ksef_token(NIP, "any string").split("-")[1] == "EC"

@@ -21,7 +21,7 @@ from ksef_auth_simulator.faults import FaultRule, FaultSet
 from ksef_auth_simulator.keys import KeyRing
 from ksef_auth_simulator.ksef_certificates import KsefCertificates
 from ksef_auth_simulator.ratelimit import RateLimiter, group_limits
-from ksef_auth_simulator.refs import ksef_token_text, new_reference
+from ksef_auth_simulator.refs import KSEF_TOKEN, ksef_token_text, new_reference
 from ksef_auth_simulator.state import (
     OWNER_PERMISSIONS,
     Challenge,
@@ -118,11 +118,14 @@ class Simulator:
     def register_ksef_token(
         self, nip: str, token: str, permissions: list[str] | None = None
     ) -> str:
-        """Register an existing token string (any format) as Active for ``nip``; return its ref."""
+        """Register an existing token string as Active for ``nip``; return its ``EC`` reference:
+        the one the token names when it is in KSeF's format, else a new one (any string is
+        accepted, for tests of clients' handling of odd tokens)."""
+        match = KSEF_TOKEN.match(token)
+        ref = match.group("ref") if match else new_reference("EC", self.now())
         with self.lock:
-            if token in self.tokens_by_secret:
+            if token in self.tokens_by_secret or ref in self.tokens_by_ref:
                 raise ValueError("this token is already registered")
-        ref = new_reference("EC", self.now())
         self._store_token(
             ref, token, nip, permissions, "Token zarejestrowany", self.now(), ("Nip", nip)
         )
