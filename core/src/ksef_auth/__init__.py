@@ -37,7 +37,7 @@ from ksef_auth.errors import (
     TransportError,
     WrongPassword,
 )
-from ksef_auth.events import SessionEvent
+from ksef_auth.events import CertificateEvent, SessionEvent
 from ksef_auth.hookspecs import CONTRACT_VERSION
 from ksef_auth.keys import KeyHandle, KeySpec, LocalKey, build_csr
 from ksef_auth.manager import PluginManager, default_manager
@@ -67,6 +67,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "AuthenticationFailed",
     "CertificateCredential",
+    "CertificateEvent",
     "CertificateError",
     "Config",
     "Challenge",

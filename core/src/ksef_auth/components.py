@@ -175,6 +175,18 @@ class KeyStore(Protocol):
         ...
 
 
+# Optional member of a credential source, called once for every strategy that uses it (each
+# context of a family too, and each source of a chain), when the strategy is built:
+#   def attach(self, strategy: ksef_auth.Strategy) -> None
+# for a source that acts on KSeF by itself: ``ksef-certificate`` keeps the strategy to renew its
+# certificate over the strategy's own session, under the session store's lock, with events
+# through the strategy's plugin manager. ``load`` must not call the strategy (it runs inside the
+# session manager's lock): work that needs the session runs on a thread of the source's own.
+#
+# Optional member of a credential source that renews its certificate, for ``ksef-auth doctor``:
+#   def renewal_status(self, credential: CertificateCredential) -> tuple[str, str]
+# ("ok" or "warn", and one line saying when it renews itself, or why it has not yet).
+#
 # Optional member any component may have, called when a strategy is loaded:
 #   def check(self, environment: Environment, context: ContextIdentifier) -> None
 # raise ConfigError / CredentialError / NotAvailable to report a problem before any login.

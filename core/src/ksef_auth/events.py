@@ -29,6 +29,8 @@ EVENTS = (
     "session_revoked",
     "authentication_failed",
     "credential_fallback",
+    "certificate_expiring",
+    "certificate_renewed",
 )
 
 
@@ -50,6 +52,34 @@ class SessionEvent:
     at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
 
 
+@attrs.frozen
+class CertificateEvent:
+    """What happened to a certificate a strategy logs in with (its renewal). Holds no secret.
+
+    ``fingerprint`` and ``serial`` name the certificate (SHA-256 of the DER, 64 hex; KSeF's
+    serial number, 16 hex), ``valid_to`` is when it ends (KSeF's record when known, else the
+    certificate's own date); ``new_*`` name the successor of a renewal.
+    """
+
+    name: str
+    strategy: str
+    environment: Environment
+    context: ContextIdentifier
+    fingerprint: str
+    serial: str
+    valid_to: datetime
+    detail: str = ""
+    new_fingerprint: str | None = None
+    new_serial: str | None = None
+    new_valid_to: datetime | None = None
+    at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
+
+    @property
+    def days_left(self) -> int:
+        """Whole days until ``valid_to`` (negative once it has passed)."""
+        return (self.valid_to - self.at).days
+
+
 class Observers:
     """Calls the observer hooks of a plugin manager's hook relay off the caller's thread."""
 
@@ -64,7 +94,7 @@ class Observers:
     def _has_observers(self, name: str) -> bool:
         return bool(getattr(self._hook, f"ksef_auth_{name}").get_hookimpls())
 
-    def emit(self, event: SessionEvent, **extra: Any) -> None:
+    def emit(self, event: SessionEvent | CertificateEvent, **extra: Any) -> None:
         """Queue ``event`` for the observers of its hook; returns at once."""
         if not self._has_observers(event.name):
             return

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from ksef_auth.components import Register
     from ksef_auth.errors import KsefAuthError
-    from ksef_auth.events import SessionEvent
+    from ksef_auth.events import CertificateEvent, SessionEvent
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 
@@ -130,3 +130,20 @@ def ksef_auth_credential_fallback(event: SessionEvent) -> None:
     KSeF token, a certificate without permissions; or it cannot be loaded), so logins use the
     secondary (``event.credential_fingerprint``) until the primary
     (``event.rejected_fingerprint``) works again. Once per episode, not per call."""
+
+
+@hookspec
+def ksef_auth_certificate_expiring(event: CertificateEvent) -> None:
+    """A certificate in use is within its renewal margin (``event.valid_to``,
+    ``event.days_left``): once per process and certificate when first seen, then after each
+    renewal attempt that failed (``event.detail`` says why; the old certificate stays in use while
+    it is valid). Fired by credential sources that renew their certificate (``ksef-certificate``).
+    """
+
+
+@hookspec
+def ksef_auth_certificate_renewed(event: CertificateEvent) -> None:
+    """A certificate was renewed and its successor stored where the old one was: the process
+    that renewed it fires this (``event.fingerprint`` the old one, ``event.new_fingerprint`` and
+    ``event.new_serial`` its successor); the next login of every process sharing the storage
+    uses the successor."""

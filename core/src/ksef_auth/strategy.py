@@ -149,6 +149,11 @@ class CredentialChain:
         if not available:
             raise CredentialChainError(attempts)
 
+    def attach(self, strategy: Strategy) -> None:
+        """Every source's optional ``attach``: a strategy now uses this chain."""
+        for _, source in self.sources:
+            run_attach(source, strategy)
+
     def __repr__(self) -> str:
         return f"CredentialChain({[name for name, _ in self.sources]})"
 
@@ -196,8 +201,20 @@ class CredentialRotation:
         except NotAvailable:
             pass  # the old credential may be gone already: the primary alone is fine
 
+    def attach(self, strategy: Strategy) -> None:
+        """Both sources' optional ``attach``: a strategy now uses this rotation."""
+        run_attach(self.primary, strategy)
+        run_attach(self.secondary, strategy)
+
     def __repr__(self) -> str:
         return f"CredentialRotation(primary={self.primary!r}, secondary={self.secondary!r})"
+
+
+def run_attach(source: object, strategy: Strategy) -> None:
+    """Call a credential source's optional ``attach(strategy)`` (see ``CredentialSource``)."""
+    attach = getattr(source, "attach", None)
+    if attach is not None:
+        attach(strategy)
 
 
 def run_check(component: object, environment: Environment, context: ContextIdentifier) -> None:
@@ -251,7 +268,9 @@ class Strategy:
         with self._family.lock:
             if self._family.template is None:
                 self._family.template = self
-            self._family.by_context.setdefault(self.context, self)
+            first = self._family.by_context.setdefault(self.context, self) is self
+        if first:
+            run_attach(self.credential, self)
 
     @property
     def credential_request(self) -> CredentialRequest:

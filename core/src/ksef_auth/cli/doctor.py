@@ -9,7 +9,8 @@ plugins        every component the profile names is installed and accepts its op
 dns, tcp, tls  the KSeF host resolves, accepts a connection, and (https) completes a TLS handshake
 credential     the credential loads: variable set, file readable, password right, key matches
 certificate    (certificates) validity window, warns under 30 days; the NIP matches the context;
-               the signer's own preflight (``preflight(credential, context, environment)``)
+               the signer's own preflight (``preflight(credential, context, environment)``);
+               a source that renews its certificate says when (``renewal_status(credential)``)
 store          the session store is reachable and writable (a canary entry written and removed)
 challenge      KSeF answers ``POST /auth/challenge``
 login          a full login (challenge, sign, poll, redeem), revoked again at once
@@ -292,6 +293,11 @@ class Doctor:
                 notes.append(f"expires in {left.days} days: renew it soon")
         elif notes:
             status = "warn"
+        renewal = getattr(s.credential, "renewal_status", None)  # a source that renews it
+        if renewal is not None:
+            renewal_status, note = renewal(credential)
+            notes.append(note)
+            status = "warn" if renewal_status == "warn" else status
         message = f"valid until {certificate.not_valid_after_utc:%Y-%m-%d} ({left.days} days)" + (
             f", NIP {expected} matches" if expected in nips else ""
         )

@@ -1,0 +1,171 @@
+"""The credential source ``ksef-certificate``: a KSeF certificate that renews itself.
+
+The certificate and its key live in an encrypted PKCS#12 file (written by ``ksef-auth cert
+enroll``); the source loads them for every login, and the renewal (:mod:`.renewal`) replaces
+them with a successor before the certificate ends. Sign with ``xades``::
+
+    [strategy.server]
+    environment = "test"
+    context = { nip = "5261040828" }
+    credential = { use = "ksef-certificate", path = "server.p12", password = { env = "P12_PASS" } }
+    signer = "xades"
+    store = { use = "redis", url = "redis://cache:6379/0", key = { env = "STORE_KEY" } }
+
+Every process that shares the file (and the store, whose lock makes one of them renew) sees the
+successor at its next login.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+from ksef_auth import (
+    CertificateCredential,
+    CertificateError,
+    ContextIdentifier,
+    CredentialRequest,
+    Environment,
+    SecretRef,
+)
+from ksef_auth_ksefcert.pkcs12_file import Pkcs12File
+from ksef_auth_ksefcert.renewal import Outcome, Renewal, RenewalPolicy
+
+if TYPE_CHECKING:
+    from ksef_auth import Strategy
+
+
+def _path(value: str | os.PathLike[str]) -> Path:
+    return Path(value).expanduser()
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be greater than 0, got {value}")
+
+
+@attrs.define(eq=False)
+class KsefCertificateSource:
+    """A KSeF certificate and its key in an encrypted PKCS#12 file, renewed by itself before it
+    ends (over the strategy's own session, once across processes sharing the store)."""
+
+    path: Path = attrs.field(
+        converter=_path,
+        metadata={
+            "path": True,
+            "help": "The PKCS#12 file holding the certificate and key (ksef-auth cert enroll"
+            " --p12 writes it); renewal replaces it.",
+        },
+    )
+    password: SecretRef = attrs.field(
+        metadata={"secret": True, "help": "The password of the PKCS#12 file."}
+    )
+    renew: bool = attrs.field(
+        default=True,
+        converter=bool,
+        metadata={"help": "Renew the certificate unattended before it ends."},
+    )
+    renew_before_days: float = attrs.field(
+        default=60.0,
+        converter=float,
+        validator=_positive,
+        metadata={"help": "Renew this many days before the certificate ends (KSeF's date)."},
+    )
+    check_interval: float = attrs.field(
+        default=6 * 3600.0,
+        converter=float,
+        validator=_positive,
+        metadata={
+            "help": "Seconds between two looks at KSeF's record of the certificate (its end"
+            " date may be moved, it may be revoked), per process."
+        },
+    )
+    retry_interval: float = attrs.field(
+        default=900.0,
+        converter=float,
+        validator=_positive,
+        metadata={"help": "Seconds before a failed renewal is tried again."},
+    )
+    enrollment_deadline: float = attrs.field(
+        default=120.0,
+        converter=float,
+        validator=_positive,
+        metadata={"help": "Seconds to wait for KSeF to issue the successor."},
+    )
+    revoke_superseded: bool = attrs.field(
+        default=False,
+        converter=bool,
+        metadata={"help": "Revoke the old certificate once its successor is stored."},
+    )
+    successor_name: str | None = attrs.field(
+        default=None,
+        metadata={"help": "The successor's certificate name (default: the current one's)."},
+    )
+    algorithm: Literal["same", "ec-p256", "rsa-2048"] = attrs.field(
+        default="same",
+        validator=attrs.validators.in_(("same", "ec-p256", "rsa-2048")),
+        metadata={"help": "The successor's key: same (as the current one), ec-p256 or rsa-2048."},
+    )
+    _renewal: Renewal = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.successor_name is not None:
+            from ksef_auth_ksefcert.enrollment import check_name
+
+            check_name(self.successor_name)
+        policy = RenewalPolicy(
+            enabled=self.renew,
+            renew_before_days=self.renew_before_days,
+            check_interval=self.check_interval,
+            retry_interval=self.retry_interval,
+            enrollment_deadline=self.enrollment_deadline,
+            revoke_superseded=self.revoke_superseded,
+            successor_name=self.successor_name,
+            algorithm=self.algorithm,
+        )
+        self._renewal = Renewal(self.file, policy)
+
+    @property
+    def file(self) -> Pkcs12File:
+        return Pkcs12File(self.path, self.password)
+
+    @property
+    def renewal(self) -> Renewal:
+        return self._renewal
+
+    def load(self, request: CredentialRequest) -> CertificateCredential:
+        """The certificate in the file now; for a login, its renewal is looked after."""
+        credential = self._renewal.holder.load()
+        if request.purpose == "login":
+            problem = self._renewal.problem(credential)
+            if problem:
+                raise CertificateError(problem)
+            self._renewal.consider(credential, request)
+        return credential
+
+    def attach(self, strategy: Strategy) -> None:
+        """A strategy logs in with this source: the renewal works over its session."""
+        self._renewal.attach(strategy)
+
+    def check(self, environment: Environment, context: ContextIdentifier) -> None:
+        """The file opens with the password and holds a certificate with its key."""
+        self.load(CredentialRequest(environment=environment, context=context, purpose="check"))
+
+    def renewal_status(self, credential: CertificateCredential) -> tuple[str, str]:
+        """``("ok" | "warn", text)``: when the certificate renews itself (``ksef-auth doctor``)."""
+        return self._renewal.status_note(credential)
+
+    def renew_now(self, strategy: Strategy, *, force: bool = False) -> Outcome:
+        """Check the certificate at KSeF and renew it when due (or ``force``), now, waiting up
+        to 60 s for another process's renewal to finish (``ksef-auth cert renew``)."""
+        credential = self.file.load()
+        return self._renewal.run(strategy, credential, lock_timeout=60.0, force=force)
+
+    def __repr__(self) -> str:
+        return (
+            f"KsefCertificateSource(path={str(self.path)!r},"
+            f" password={self.password.describe()!r}, renew={self.renew})"
+        )

@@ -1,0 +1,188 @@
+"""``ksef-auth cert ...`` in process (the real root command, so errors print as users see them):
+enroll with a profile and keep the result, list, show, limits, revoke, renew, shorten, doctor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+from conftest import NIP, PASSWORD, PASSWORD_ENV
+
+
+@pytest.fixture(scope="module")
+def root() -> click.Group:
+    from ksef_auth.cli import build
+
+    return build()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "KSEF2_CONFIG": str(tmp_path / "profiles.toml"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        PASSWORD_ENV: PASSWORD,
+        "NO_COLOR": "1",
+    }
+
+
+class Cli:
+    def __init__(self, root: click.Group, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+
+    def __call__(self, *args: str, code: int = 0, **kwargs: Any) -> str:
+        result = CliRunner().invoke(self.root, list(args), env=self.env, **kwargs)
+        output = result.output
+        assert result.exit_code == code, f"{args}: exit {result.exit_code}\n{output}"
+        assert PASSWORD not in output
+        assert "Traceback" not in output
+        return output
+
+
+@pytest.fixture
+def cli(root: click.Group, env: dict[str, str], simulator: Any) -> Cli:
+    run = Cli(root, env)
+    run(
+        "profile", "create", "seal", "--env", simulator.base_url, "--nip", NIP, "--test-cert",
+        "--store", "memory",
+    )  # fmt: skip
+    return run
+
+
+def enroll(cli: Cli, tmp_path: Path, *extra: str, name: str = "Serwer ERP") -> dict[str, Any]:
+    output = cli(
+        "cert", "enroll", "--profile", "seal", "--name", name, "--p12",
+        str(tmp_path / "server.p12"), "--p12-password-env", PASSWORD_ENV, "--json", *extra,
+    )  # fmt: skip
+    return dict(json.loads(output[output.index("{") :]))
+
+
+def test_enroll_makes_a_profile_that_logs_in_with_it(
+    cli: Cli, tmp_path: Path, simulator: Any
+) -> None:
+    made = enroll(cli, tmp_path, "--make-profile", "server")
+    assert made["profile"] == "server" and made["type"] == "Authentication"
+    assert made["credential"] == {
+        "use": "pkcs12",
+        "path": str(tmp_path / "server.p12"),
+        "password": {"env": PASSWORD_ENV},
+    }
+    assert stat.S_IMODE((tmp_path / "server.p12").stat().st_mode) == 0o600
+    profiles = (tmp_path / "profiles.toml").read_text()
+    assert 'use = "ksef-certificate"' in profiles and PASSWORD not in profiles
+    cli("login", "--profile", "server")
+    assert list(simulator.sim.operations.values())[-1].method == "InternalCertificate"
+    listed = json.loads(cli("cert", "list", "--profile", "server", "--json"))
+    assert [item["serial"] for item in listed] == [made["serial"]]
+    assert listed[0]["status"] == "Active" and listed[0]["subject"] == f"Nip:{NIP}"
+    table = cli("cert", "list", "--profile", "seal")
+    assert made["serial"] in table and "Serwer ERP" in table
+
+
+def test_enroll_prints_the_profile_to_add_when_not_asked_to_save_one(
+    cli: Cli, tmp_path: Path
+) -> None:
+    output = cli(
+        "cert", "enroll", "--profile", "seal", "--name", "Serwer ERP", "--rsa", "--p12",
+        str(tmp_path / "rsa.p12"), "--p12-password-env", PASSWORD_ENV,
+    )  # fmt: skip
+    assert "enrollment " in output and "200" in output  # the progress lines
+    assert "fingerprint:" in output and "[strategy.NAME]" in output
+    assert 'use = "ksef-certificate"' in output and "renews itself" in output
+
+
+def test_enroll_through_a_named_key_store(cli: Cli, tmp_path: Path, simulator: Any) -> None:
+    path = tmp_path / "kept.p12"
+    output = cli(
+        "cert", "enroll", "--profile", "seal", "--name", "Z magazynu kluczy", "--key-store",
+        "pkcs12-file", "-O", f"path={path}", "-O", f"password=env:{PASSWORD_ENV}", "--json",
+    )  # fmt: skip
+    made = json.loads(output[output.index("{") :])
+    assert made["keptIn"] == "key store pkcs12-file" and path.is_file()
+    refused = cli(
+        "cert", "enroll", "--profile", "seal", "--name", "Z magazynu kluczy", "--key-store",
+        "pkcs12-file", "-O", f"path={tmp_path / 'x.p12'}", "-O", f"password={PASSWORD}",
+        code=2,
+    )  # fmt: skip
+    assert "env:VARIABLE or file:PATH" in refused
+
+
+def test_usage_errors(cli: Cli, tmp_path: Path, simulator: Any) -> None:
+    out = cli("cert", "enroll", "--profile", "seal", "--name", "Serwer ERP", code=2)
+    assert "--p12 FILE or --key-store NAME" in out
+    out = cli("cert", "enroll", "--profile", "seal", "--name", "abc", "--p12", "x.p12", code=2)
+    assert "5-100" in out
+    out = cli(
+        "cert", "enroll", "--profile", "seal", "--name", "Serwer ERP", "--p12", "x.p12",
+        "--p12-password-env", "KSEFCERT_UNSET_VARIABLE", code=2,
+    )  # fmt: skip
+    assert "KSEFCERT_UNSET_VARIABLE" in out and "not set" in out
+    token = simulator.sim.issue_ksef_token(NIP)
+    cli.env["KSEFCERT_CLI_TOKEN"] = token
+    cli(
+        "profile", "create", "tok", "--env", simulator.base_url, "--nip", NIP, "--token-env",
+        "KSEFCERT_CLI_TOKEN", "--store", "memory",
+    )  # fmt: skip
+    out = cli(
+        "cert", "enroll", "--profile", "tok", "--name", "Serwer ERP", "--p12", "x.p12", code=2
+    )
+    assert "25002" in out and "XAdES" in out and token not in out
+    out = cli("cert", "renew", "--profile", "seal", code=2)
+    assert "does not log in with a ksef-certificate" in out
+
+
+def test_show_revoke_limits_shorten_and_renew(cli: Cli, tmp_path: Path, simulator: Any) -> None:
+    made = enroll(cli, tmp_path, "--make-profile", "server")
+    serial = made["serial"]
+    shown = json.loads(cli("cert", "show", serial, "--profile", "server", "--json"))
+    assert shown["fingerprint"] == made["fingerprint"]
+    assert shown["certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    cli("cert", "show", serial, "--profile", "server", "--pem", str(tmp_path / "c.pem"))
+    assert (tmp_path / "c.pem").read_text() == shown["certificate"]
+    limits = json.loads(cli("cert", "limits", "--profile", "seal", "--json"))
+    assert limits["certificate"]["remaining"] == 99 and limits["canRequest"] is True
+    assert "can enroll:   yes" in cli("cert", "limits", "--profile", "seal")
+    assert "not due" in cli("cert", "renew", "--profile", "server")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
+    assert "now ends" in cli("cert", "shorten", serial, "--valid-to", soon, "--profile", "seal")
+    renewed = cli("cert", "renew", "--profile", "server")  # due now: 10 days < 60
+    assert renewed.startswith("renewed: ") and str(tmp_path / "server.p12") in renewed
+    revoked = cli(
+        "cert", "revoke", serial, "--profile", "server", "--yes", "--reason", "superseded"
+    )
+    assert f"revoked {serial} (Superseded)" in revoked
+    statuses = json.loads(cli("cert", "list", "--profile", "seal", "--json", "--status", "Revoked"))
+    assert [item["serial"] for item in statuses] == [serial]
+    cli("login", "--profile", "server", "--force")  # the successor logs in
+    again = cli("cert", "revoke", serial, "--profile", "seal", "--yes", code=5)
+    assert "25009" in again and "already revoked" in again
+    aborted = cli("cert", "revoke", "0123456789ABCDEF", "--profile", "seal", input="n\n", code=1)
+    assert "Aborted" in aborted
+
+
+def test_a_wrong_pkcs12_password_is_reported_without_it(
+    cli: Cli, tmp_path: Path, env: dict[str, str]
+) -> None:
+    enroll(cli, tmp_path, "--make-profile", "server")
+    cli.env[PASSWORD_ENV] = "Not-The-Password"
+    out = cli("login", "--profile", "server", code=3)
+    assert "wrong password" in out and PASSWORD_ENV in out and "Not-The-Password" not in out
+
+
+def test_doctor_says_when_it_renews_itself(cli: Cli, tmp_path: Path) -> None:
+    enroll(cli, tmp_path, "--make-profile", "server")
+    report = json.loads(cli("doctor", "--profile", "server", "--json"))
+    check = next(c for c in report["checks"] if c["name"] == "certificate")
+    assert check["status"] == "ok", check
+    assert "renews itself from" in check["message"]
+    login = next(c for c in report["checks"] if c["name"] == "login")
+    assert login["status"] == "ok"
