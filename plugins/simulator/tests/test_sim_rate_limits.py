@@ -180,3 +180,25 @@ def test_counters_of_one_context_over_http(make_ksef_simulator) -> None:
     assert mine == running.sim.counters(context=NIP)
     nobody = httpx.get(f"{running.root_url}/_sim/counters", params={"context": OTHER_NIP}).json()
     assert nobody == {"context": OTHER_NIP, "events": {}, "endpoints": {}}
+
+
+def test_scaled_limits_count_exactly() -> None:
+    """--rate-limit-scale 1000: 60,000 challenges in a second pass, the next one waits for the
+    first to leave the window (the limiter keeps one log per window: no rescans)."""
+    from ksef_auth_simulator.errors import TooManyRequests
+    from ksef_auth_simulator.ratelimit import RateLimiter
+
+    limiter = RateLimiter(scale=1000)
+    start = 1_800_000_000.0
+    for n in range(60_000):
+        limiter.hit("POST /auth/challenge", "10.0.0.1", start + n * 1e-5)
+    with pytest.raises(TooManyRequests) as info:
+        limiter.hit("POST /auth/challenge", "10.0.0.1", start + 0.7)
+    assert info.value.retry_after == 1
+    limiter.hit("POST /auth/challenge", "10.0.0.2", start + 0.7)  # another IP
+    limiter.hit("POST /auth/challenge", "10.0.0.1", start + 1.0 + 1e-6)  # the first has left
+    for n in range(30_000):  # sessions at scale 1000: 10,000/s, 30,000/min, 120,000/h
+        limiter.hit("GET /auth/sessions", ("5261040828", "10.0.0.1"), start + n * 1e-3)
+    with pytest.raises(TooManyRequests) as info:
+        limiter.hit("GET /auth/sessions", ("5261040828", "10.0.0.1"), start + 31)
+    assert 25 <= info.value.retry_after <= 30 and "na minutę" in info.value.detail

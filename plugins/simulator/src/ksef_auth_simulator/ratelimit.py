@@ -128,12 +128,14 @@ class RateLimiter:
             )
             for name, entry in self.limits.items()
         }
-        self._log: dict[tuple[str, Hashable], deque[float]] = {}
+        # per (operation, key): one deque of counted send times per window, oldest first, so a
+        # request costs O(1) amortized whatever the limits (scale 1000: 120,000 an hour)
+        self._logs: dict[tuple[str, Hashable], tuple[deque[float], ...]] = {}
         self._lock = threading.Lock()
 
     def reset(self) -> None:
         with self._lock:
-            self._log.clear()
+            self._logs.clear()
 
     def limit_of(self, operation: str) -> OperationLimit | None:
         return self.limits.get(operation)
@@ -145,21 +147,17 @@ class RateLimiter:
         windows = self._windows.get(operation)
         if not windows:
             return
-        longest = max(window for window, _, _ in windows)
         with self._lock:
-            log = self._log.setdefault((operation, key), deque())
-            while log and log[0] <= now - longest:
-                log.popleft()
-            for window, allowed, unit in windows:
-                start = now - window
-                count = 0
-                oldest = now
-                for stamp in reversed(log):
-                    if stamp <= start:
-                        break
-                    count += 1
-                    oldest = stamp
-                if count >= allowed:
-                    retry = max(1, math.ceil(oldest + window - now))
+            logs = self._logs.get((operation, key))
+            if logs is None:
+                logs = self._logs[(operation, key)] = tuple(deque() for _ in windows)
+            for log, (window, allowed, unit) in zip(logs, windows, strict=True):
+                while log and log[0] <= now - window:
+                    log.popleft()
+                if len(log) >= allowed:
+                    # rejected requests are not counted, so the oldest counted one leaving the
+                    # window frees the next slot
+                    retry = max(1, math.ceil(log[0] + window - now))
                     raise TooManyRequests(retry, f"{allowed} żądań {unit}")
-            log.append(now)
+            for log in logs:
+                log.append(now)
