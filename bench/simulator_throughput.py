@@ -1,15 +1,24 @@
-"""Logins per second of the KSeF auth simulator: mixed KSeF-token and XAdES logins over real
-HTTP on loopback, rate limits off. Not a test; run it and read the figure.
+"""Logins per second of the KSeF auth simulator, with its per-operation rate limits off and on,
+each against bare round trips to the same server in the same run. Not a test; run it and read
+the table.
 
-    python bench/simulator_throughput.py [--logins 2000] [--seconds 30]
-                                         [--processes 2] [--threads 8]
+    python bench/simulator_throughput.py [--logins 2000] [--seconds 20] [--processes 2]
+                                         [--threads 8] [--contexts 1000] [--rounds 2]
+                                         [--quick] [--json PATH]
 
-The simulator runs in its own process (``python -m ksef_auth_simulator``); the clients run in
-``--processes`` other processes of ``--threads`` threads each (one httpx.Client per thread; a
-second process keeps the GIL-bound client side from being the bottleneck). A login = challenge,
-ksef-token or xades-signature, one status poll, redeem. Every other login is XAdES (enveloped,
-exclusive C14N, ECDSA P-256 or RSA-2048 alternately, with XAdES SignedProperties), signed here by
-code independent of the simulator.
+Two simulators run in processes of their own (``python -m ksef_auth_simulator``): one with the
+rate limits off, one with them on and ``--rate-limit-scale 1000`` (every operation counted per
+IP or per (context, IP) as API 2.9.0 publishes it, but never binding: what the counting costs).
+Each gets ``--contexts`` KSeF tokens, one per NIP, through its ``/_sim`` API. The clients run in
+``--processes`` other processes of ``--threads`` threads each (one httpx.Client per thread).
+Per server, per round, two phases: the baseline (bare ``POST /auth/challenge`` round trips) and
+mixed logins (challenge, ksef-token or xades-signature, one status poll or more, redeem): every
+other one a KSeF-token login for the next context, the rest XAdES (enveloped, exclusive C14N,
+ECDSA P-256 or RSA-2048 alternately, with XAdES SignedProperties), signed here by code
+independent of the simulator. The servers alternate phase by phase; the best round counts.
+
+Printed (and with ``--json``, rows for ``bench/suite.py``): milliseconds per login and per bare
+round trip on each server, how many round trips a login costs, and limits on / limits off.
 """
 
 from __future__ import annotations
@@ -18,9 +27,8 @@ import argparse
 import base64
 import datetime as dt
 import hashlib
+import json
 import multiprocessing as mp
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -35,7 +43,6 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 NIP = "5261040828"
-TOKEN = "20250101-EC-0000000000-0000000000-00|nip-5261040828|" + "ab" * 32
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
 EXC = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -126,8 +133,16 @@ def sign(challenge: str, key: object, cert: x509.Certificate) -> bytes:
 
 
 class Bench:
-    def __init__(self, base_url: str, logins: int, seconds: float, baseline: bool) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        logins: int,
+        seconds: float,
+        baseline: bool,
+        tokens: list[tuple[str, str]],
+    ) -> None:
         self.base_url = base_url
+        self.tokens = tokens
         self.baseline = baseline
         self.remaining = logins
         self.deadline = time.monotonic() + seconds
@@ -154,11 +169,12 @@ class Bench:
         if self.baseline:  # the floor: one bare round trip to the same server
             return "token" if n % 2 else "xades"
         if n % 2:
+            nip, token = self.tokens[(n // 2) % len(self.tokens)]
             oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
-            secret = f"{TOKEN}|{challenge['timestampMs']}".encode()
+            secret = f"{token}|{challenge['timestampMs']}".encode()
             body = {
                 "challenge": challenge["challenge"],
-                "contextIdentifier": {"type": "Nip", "value": NIP},
+                "contextIdentifier": {"type": "Nip", "value": nip},
                 "encryptedToken": base64.b64encode(self.public_key.encrypt(secret, oaep)).decode(),
                 "publicKeyId": self.key_id,
             }
@@ -201,9 +217,15 @@ class Bench:
 
 
 def _client_process(
-    base_url: str, logins: int, seconds: float, threads: int, baseline: bool, queue: Any
+    base_url: str,
+    logins: int,
+    seconds: float,
+    threads: int,
+    baseline: bool,
+    tokens: list[tuple[str, str]],
+    queue: Any,
 ) -> None:
-    bench = Bench(base_url, logins, seconds, baseline)
+    bench = Bench(base_url, logins, seconds, baseline, tokens)
     workers = [threading.Thread(target=bench.worker) for _ in range(threads)]
     queue.put("ready")
     started = time.perf_counter()
@@ -215,7 +237,7 @@ def _client_process(
 
 
 def _phase(
-    base_url: str, args: argparse.Namespace, *, baseline: bool
+    base_url: str, args: argparse.Namespace, tokens: list[tuple[str, str]], *, baseline: bool
 ) -> tuple[float, dict[str, int], int]:
     """Run one measured phase; returns (operations per second, done by kind, error count)."""
     queue: Any = mp.Queue()
@@ -223,7 +245,7 @@ def _phase(
     procs = [
         mp.Process(
             target=_client_process,
-            args=(base_url, share, args.seconds, args.threads, baseline, queue),
+            args=(base_url, share, args.seconds, args.threads, baseline, tokens, queue),
         )
         for _ in range(args.processes)
     ]
@@ -243,35 +265,114 @@ def _phase(
     return sum(done.values()) / elapsed, done, sum(r[2] for r in results)
 
 
+SERVERS = {
+    "limits off": ("--no-rate-limits",),
+    "limits on": ("--rate-limit-scale", "1000"),
+}
+
+
 def main() -> int:
+    from timing import SimulatorProcess
+
+    from ksef_auth.nip import example_nips
+    from ksef_auth_simulator.remote import RemoteSimulator
+
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--logins", type=int, default=2000, help="total logins (bound)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="time bound")
+    parser.add_argument("--logins", type=int, default=2000, help="logins per phase (bound)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="time bound per phase")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per client process")
+    parser.add_argument("--contexts", type=int, default=1000, help="NIPs with a KSeF token")
+    parser.add_argument("--rounds", type=int, default=2, help="best of this many rounds")
+    parser.add_argument("--quick", action="store_true", help="a short run (about a minute)")
+    parser.add_argument("--json", help="write rows for bench/suite.py to this file")
     args = parser.parse_args()
-    command = [sys.executable, "-m", "ksef_auth_simulator", "--no-rate-limits"]
-    server = subprocess.Popen(
-        [*command, "--seed-token", f"{NIP}={TOKEN}"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    if args.quick:
+        args.logins, args.seconds, args.rounds = min(args.logins, 400), min(args.seconds, 4), 1
+    best: dict[str, dict[str, Any]] = {}
+    errors = 0
+    started = time.perf_counter()
+    servers = {label: SimulatorProcess(*flags) for label, flags in SERVERS.items()}
     try:
-        assert server.stdout is not None
-        base_url = server.stdout.readline().strip()
-        floor, _, floor_errors = _phase(base_url, args, baseline=True)
-        rate, done, errors = _phase(base_url, args, baseline=False)
-        print(
-            f"{rate:.1f} logins/s ({done['token']} KSeF-token, {done['xades']} XAdES; errors:"
-            f" {errors}); baseline {floor:.1f} bare POST /auth/challenge round trips/s"
-            f" (errors: {floor_errors}); a login costs {floor / rate:.1f} round trips"
-            f" ({args.processes} client processes x {args.threads} threads)"
-        )
-        return 1 if errors or floor_errors else 0
+        nips = example_nips(args.contexts)
+        tokens = {
+            label: list(RemoteSimulator(sim.base_url).issue_tokens(nips).items())
+            for label, sim in servers.items()
+        }
+        for _ in range(args.rounds):
+            for baseline in (True, False):
+                for label, sim in servers.items():
+                    rate, done, failed = _phase(
+                        sim.base_url, args, tokens[label], baseline=baseline
+                    )
+                    errors += failed
+                    key = "floor" if baseline else "logins"
+                    entry = best.setdefault(label, {})
+                    if rate > entry.get(key, 0.0):
+                        entry[key] = rate
+                        if not baseline:
+                            entry["done"] = done
+        limited = {
+            label: sim.counters()["events"].get("rate_limited", 0) for label, sim in servers.items()
+        }
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for sim in servers.values():
+            sim.stop()
+    rows = report(best, args, limited, time.perf_counter() - started)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(rows, handle, indent=2)
+    return 1 if errors or any(limited.values()) else 0
+
+
+def report(
+    best: dict[str, dict[str, Any]],
+    args: argparse.Namespace,
+    limited: dict[str, int],
+    wall: float,
+) -> list[dict[str, Any]]:
+    """Print the table; the rows in bench/suite.py's format (ms per login, lower is better)."""
+    rows: list[dict[str, Any]] = []
+    print("| server | login | bare round trip | round trips per login | logins/s | 429s |")
+    print("|---|---|---|---|---|---|")
+    for label, entry in best.items():
+        login_ms, floor_ms = 1000 / entry["logins"], 1000 / entry["floor"]
+        print(
+            f"| {label} | {login_ms:.2f} ms | {floor_ms:.2f} ms | {login_ms / floor_ms:.2f} |"
+            f" {entry['logins']:.0f} | {limited[label]} |"
+        )
+        rows.append(
+            {
+                "case": f"simulator: a login (mixed token/XAdES, {args.contexts} contexts),"
+                f" {label}",
+                "ours": login_ms,
+                "baseline": floor_ms,
+                "baseline_name": "a bare POST /auth/challenge round trip, same server",
+                "unit": "ms",
+                "ratio": login_ms / floor_ms,
+                "target": None,
+                "note": f"{entry['logins']:.0f} logins/s; {limited[label]} x 429",
+            }
+        )
+    on, off = 1000 / best["limits on"]["logins"], 1000 / best["limits off"]["logins"]
+    print(
+        f"\nper-operation limits on / off: {on / off:.2f}x per login;"
+        f" {args.processes} client processes x {args.threads} threads,"
+        f" best of {args.rounds} round(s), {wall:.0f} s"
+    )
+    rows.append(
+        {
+            "case": "simulator: per-operation rate limits on, a login",
+            "ours": on,
+            "baseline": off,
+            "baseline_name": "the same login, limits off",
+            "unit": "ms",
+            "ratio": on / off,
+            "target": None,
+            "note": "every operation counted per IP or (context, IP), never binding",
+        }
+    )
+    return rows
 
 
 if __name__ == "__main__":
