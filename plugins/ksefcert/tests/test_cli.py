@@ -186,3 +186,28 @@ def test_doctor_says_when_it_renews_itself(cli: Cli, tmp_path: Path) -> None:
     assert "renews itself from" in check["message"]
     login = next(c for c in report["checks"] if c["name"] == "login")
     assert login["status"] == "ok"
+
+
+def test_a_certificate_kept_in_the_vault_renews_in_place(
+    cli: Cli, tmp_path: Path, simulator: Any
+) -> None:
+    from ksef_auth_vault import Vault
+
+    vault_file = tmp_path / "vault.json"
+    output = cli(
+        "cert", "enroll", "--profile", "seal", "--name", "Serwer ERP", "--key-store", "vault",
+        "-O", f"path={vault_file}", "--make-profile", "server", "--json",
+    )  # fmt: skip
+    made = json.loads(output[output.index("{") :])
+    assert made["credential"] == {"use": "vault", "name": "serwer-erp", "path": str(vault_file)}
+    profiles = (tmp_path / "profiles.toml").read_text()
+    assert 'vault = "serwer-erp"' in profiles and 'use = "ksef-certificate"' in profiles
+    cli("login", "--profile", "server")
+    assert list(simulator.sim.operations.values())[-1].method == "InternalCertificate"
+    renewed = cli("cert", "renew", "--profile", "server", "--force")
+    assert "vault entry 'serwer-erp'" in renewed
+    kept = Vault(vault_file).load("serwer-erp")
+    serial = f"{kept.certificate.serial_number:016X}"  # type: ignore[union-attr]
+    assert serial != made["serial"] and serial in renewed
+    cli("login", "--profile", "server", "--force")
+    assert list(simulator.sim.ksef_certificates.logins.values())[-1] == serial

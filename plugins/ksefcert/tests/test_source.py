@@ -224,4 +224,12 @@ def test_options_are_validated_when_loaded(simulator: Any, tmp_path: Path, passw
 
 def test_no_secret_in_repr(tmp_path: Path, password: str) -> None:
     source = KsefCertificateSource(tmp_path / "server.p12", SecretRef.env(PASSWORD_ENV))
-    assert PASSWORD not in repr(source) and PASSWORD_ENV in repr(source)
+    assert PASSWORD not in repr(source) and "server.p12" in repr(source)
+
+
+def test_where_it_is_kept_is_said_once(tmp_path: Path) -> None:
+    for options in ({}, {"path": tmp_path / "a.p12", "vault": "a-entry"}):
+        with pytest.raises(ValueError, match="path .* or vault"):
+            KsefCertificateSource(**options)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs its password"):
+        KsefCertificateSource(path=tmp_path / "a.p12")

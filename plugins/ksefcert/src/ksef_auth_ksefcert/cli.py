@@ -135,6 +135,17 @@ def _key_store(name: str, raw: tuple[str, ...]) -> KeyStore:
         raise click.BadParameter(f"key store {name!r}: {exc}") from None
 
 
+def label_for(name: str) -> str:
+    """A key label from a certificate name: ``Serwer ERP`` -> ``serwer-erp`` (ASCII letters,
+    digits and ``-``, as vault entries, PKCS#11 labels and KMS aliases all accept)."""
+    import re
+    import unicodedata
+
+    ascii_name = unicodedata.normalize("NFKD", name.replace("ł", "l").replace("Ł", "L"))
+    ascii_name = ascii_name.encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "ksef-certificate"
+
+
 def _password_ref(env: str | None, file: Path | None) -> Any:
     from ksef_auth import SecretRef
 
@@ -186,6 +197,12 @@ def _password_ref(env: str | None, file: Path | None) -> Any:
     metavar="KEY=VALUE",
     help="An option of the key store; secrets as env:VAR or file:PATH. Repeatable.",
 )
+@click.option(
+    "--key-label",
+    metavar="LABEL",
+    help="The key's name where it lives (vault entry, PKCS#11 label, KMS alias); default: from"
+    " --name.",
+)
 @click.option("--valid-from", callback=_time_option, help="Start of validity (ISO 8601).")
 @click.option("--wait", "deadline", type=float, default=120.0, show_default=True, help="Seconds.")
 @click.option("--make-profile", metavar="NAME", help="Save a profile that logs in with it.")
@@ -202,6 +219,7 @@ def enroll_command(
     p12_password_file: Path | None,
     key_store: str | None,
     key_store_options: tuple[str, ...],
+    key_label: str | None,
     valid_from: datetime | None,
     deadline: float,
     make_profile: str | None,
@@ -213,8 +231,10 @@ def enroll_command(
     \b
     ksef-auth cert enroll --profile seal --name "Serwer ERP" --p12 server.p12 \\
         --p12-password-env SERVER_P12_PASSWORD --make-profile server
+    ksef-auth cert enroll --profile seal --name "Serwer ERP" --key-store vault \\
+        --make-profile server
     ksef-auth cert enroll --profile seal --name "Serwer HSM" --key-store pkcs11 \\
-        -O label=ksef-server -O pin=env:TOKEN_PIN
+        -O pin=env:TOKEN_PIN
     """
     from ksef_auth_ksefcert.client import CertificatesClient
     from ksef_auth_ksefcert.enrollment import check_name, enroll
@@ -261,6 +281,7 @@ def enroll_command(
         name=certificate_name,
         certificate_type=kind,  # type: ignore[arg-type]
         algorithm="ec-p256" if ec else "rsa-2048",
+        label=key_label or label_for(certificate_name),
         valid_from=valid_from,
         deadline=deadline,
         progress=_Display(quiet=as_json),
@@ -303,9 +324,14 @@ def _profile_for(profiles: ProfileStore, base: str, enrolled: Any) -> Any:
 
     origin = profiles.get(base)
     table = dict(enrolled.credential)
-    renewing = table.get("use") == "pkcs12"
-    if renewing:
+    renewing = table.get("use") in ("pkcs12", "vault")
+    if table.get("use") == "pkcs12":
         table["use"] = "ksef-certificate"
+    elif table.get("use") == "vault":  # the same entry, through the source that renews it
+        renamed = {"name": "vault", "path": "vault_path", "key": "vault_key"}
+        table = {"use": "ksef-certificate"} | {
+            renamed[k]: v for k, v in table.items() if k in renamed
+        }
     return Profile(
         environment=origin.environment,
         nip=origin.nip,
@@ -547,7 +573,7 @@ def renew_command(profile_name: str | None, config_path: Path | None, force: boo
         click.echo(
             f"renewed: {outcome.successor.serial} (valid to"
             f" {outcome.successor.certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)"
-            f" stored in {source.path}"
+            f" stored in {source.renewal.holder.where}"
         )
     else:
         click.echo(messages.get(outcome.action, outcome.action))

@@ -1,13 +1,15 @@
 """The credential source ``ksef-certificate``: a KSeF certificate that renews itself.
 
-The certificate and its key live in an encrypted PKCS#12 file (written by ``ksef-auth cert
-enroll``); the source loads them for every login, and the renewal (:mod:`.renewal`) replaces
-them with a successor before the certificate ends. Sign with ``xades``::
+The certificate and its key live in an encrypted PKCS#12 file or a vault entry (written by
+``ksef-auth cert enroll``); the source loads them for every login, and the renewal
+(:mod:`.renewal`) replaces them with a successor before the certificate ends. Sign with
+``xades``::
 
     [strategy.server]
     environment = "test"
     context = { nip = "5261040828" }
     credential = { use = "ksef-certificate", path = "server.p12", password = { env = "P12_PASS" } }
+    # or:       { use = "ksef-certificate", vault = "server-cert" }
     signer = "xades"
     store = { use = "redis", url = "redis://cache:6379/0", key = { env = "STORE_KEY" } }
 
@@ -32,14 +34,14 @@ from ksef_auth import (
     SecretRef,
 )
 from ksef_auth_ksefcert.pkcs12_file import Pkcs12File
-from ksef_auth_ksefcert.renewal import Outcome, Renewal, RenewalPolicy
+from ksef_auth_ksefcert.renewal import Holder, Outcome, Renewal, RenewalPolicy
 
 if TYPE_CHECKING:
     from ksef_auth import Strategy
 
 
-def _path(value: str | os.PathLike[str]) -> Path:
-    return Path(value).expanduser()
+def _optional_path(value: str | os.PathLike[str] | None) -> Path | None:
+    return None if value is None or value == "" else Path(value).expanduser()
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -49,19 +51,41 @@ def _positive(instance: object, attribute: attrs.Attribute[float], value: float)
 
 @attrs.define(eq=False)
 class KsefCertificateSource:
-    """A KSeF certificate and its key in an encrypted PKCS#12 file, renewed by itself before it
-    ends (over the strategy's own session, once across processes sharing the store)."""
+    """A KSeF certificate and its key, in an encrypted PKCS#12 file or the vault, renewed by
+    itself before it ends (over the strategy's own session, once among processes sharing the
+    session store)."""
 
-    path: Path = attrs.field(
-        converter=_path,
+    path: Path | None = attrs.field(
+        default=None,
+        converter=_optional_path,
         metadata={
             "path": True,
             "help": "The PKCS#12 file holding the certificate and key (ksef-auth cert enroll"
             " --p12 writes it); renewal replaces it.",
         },
     )
-    password: SecretRef = attrs.field(
-        metadata={"secret": True, "help": "The password of the PKCS#12 file."}
+    password: SecretRef | None = attrs.field(
+        default=None,
+        metadata={"secret": True, "help": "The password of the PKCS#12 file."},
+    )
+    vault: str | None = attrs.field(
+        default=None,
+        metadata={
+            "help": "Instead of path: the vault entry holding them (ksef-auth cert enroll"
+            " --key-store vault writes it); renewal replaces it. Needs ksef-auth-vault."
+        },
+    )
+    vault_path: Path | None = attrs.field(
+        default=None,
+        converter=_optional_path,
+        metadata={"path": True, "help": "The vault file (default: the vault's own default)."},
+    )
+    vault_key: SecretRef | None = attrs.field(
+        default=None,
+        metadata={
+            "secret": True,
+            "help": "The vault's key (default: $KSEF_AUTH_VAULT_KEY, else vault.key beside it).",
+        },
     )
     renew: bool = attrs.field(
         default=True,
@@ -112,6 +136,13 @@ class KsefCertificateSource:
     _renewal: Renewal = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        if (self.path is None) == (self.vault is None):
+            raise ValueError(
+                "say where the KSeF certificate is kept: path (a PKCS#12 file, with password)"
+                " or vault (an entry name), not both"
+            )
+        if self.path is not None and self.password is None:
+            raise ValueError(f"the PKCS#12 file {self.path} needs its password (by reference)")
         if self.successor_name is not None:
             from ksef_auth_ksefcert.enrollment import check_name
 
@@ -126,10 +157,15 @@ class KsefCertificateSource:
             successor_name=self.successor_name,
             algorithm=self.algorithm,
         )
-        self._renewal = Renewal(self.file, policy)
+        self._renewal = Renewal(self.holder(), policy)
 
-    @property
-    def file(self) -> Pkcs12File:
+    def holder(self) -> Holder:
+        """Where the certificate is kept: the PKCS#12 file or the vault entry."""
+        if self.vault is not None:
+            from ksef_auth_ksefcert.vault_entry import VaultEntry
+
+            return VaultEntry(self.vault, self.vault_path, self.vault_key)
+        assert self.path is not None and self.password is not None
         return Pkcs12File(self.path, self.password)
 
     @property
@@ -161,11 +197,8 @@ class KsefCertificateSource:
     def renew_now(self, strategy: Strategy, *, force: bool = False) -> Outcome:
         """Check the certificate at KSeF and renew it when due (or ``force``), now, waiting up
         to 60 s for another process's renewal to finish (``ksef-auth cert renew``)."""
-        credential = self.file.load()
+        credential = self._renewal.holder.load()
         return self._renewal.run(strategy, credential, lock_timeout=60.0, force=force)
 
     def __repr__(self) -> str:
-        return (
-            f"KsefCertificateSource(path={str(self.path)!r},"
-            f" password={self.password.describe()!r}, renew={self.renew})"
-        )
+        return f"KsefCertificateSource({self._renewal.holder.where}, renew={self.renew})"
