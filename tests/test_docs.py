@@ -204,4 +204,4 @@ def test_example_plugin_passes_its_conformance_tests(example_wheel: Path) -> Non
         cwd=EXAMPLE,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "5 passed" in proc.stdout
+    assert "9 passed" in proc.stdout

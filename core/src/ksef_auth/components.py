@@ -126,12 +126,18 @@ class SessionStore(Protocol):
     """Keeps sessions between calls, threads and (for shared stores) processes.
 
     Keys are opaque strings built by the session manager from the environment, the context and
-    the credential's fingerprint; they never contain a secret. Values must be kept encrypted by
-    any store that leaves the process.
+    the credential's fingerprint; they never contain a secret. A store says where sessions live
+    with a class attribute ``leaves_process`` (see below); one that keeps them outside the
+    process keeps them encrypted (:mod:`ksef_auth.sealing`), each entry bound to its key.
+    :class:`ksef_auth.testing.SessionStoreContract` checks every rule written here.
     """
 
     def get(self, key: str) -> SessionTokens | None:
-        """The stored session, or None. Expired entries may be returned; the caller checks."""
+        """The stored session, or None. An entry lives while its refresh token is valid (or,
+        without one, its access token): one whose every token has expired is never returned,
+        one whose access token alone has expired is (the session manager refreshes it). An
+        entry that cannot be read (damaged, another key's, another program's, sealed with a key
+        no longer configured) is a miss: None, perhaps with a logged warning, never an error."""
         ...
 
     def put(self, key: str, tokens: SessionTokens) -> None:
@@ -143,12 +149,22 @@ class SessionStore(Protocol):
         ...
 
     def lock(self, key: str, timeout: float) -> AbstractContextManager[bool]:
-        """Exclusive right to log in or refresh ``key`` among everyone sharing this store.
+        """Exclusive right to log in or refresh ``key`` among everyone sharing this store: the
+        threads of this process and, for a store that leaves the process, other processes.
 
         Waits up to ``timeout`` seconds; yields True when held, False when the wait ran out
-        (the caller re-reads the store and proceeds). An in-process store may yield True at
-        once: the session manager already serializes threads and tasks of one process."""
+        (the caller re-reads the store and proceeds). It is released when the block ends, by
+        returning or by raising; a waiter that gave up never releases the holder's lock; a
+        live holder's lock is never taken from it, and a dead holder's is free again within
+        a bounded time (a lock that expires, or one the operating system drops with its
+        process). Failures to reach the store are :class:`~ksef_auth.errors.StoreError`."""
         ...
+
+
+# Attribute every session store declares (a class attribute):
+#   leaves_process: bool
+# True when sessions are kept outside this process (files, Redis, a database): then they are
+# encrypted at rest and the lock holds across processes. False when they stay in its memory.
 
 
 @runtime_checkable

@@ -2,9 +2,16 @@
 configuration text.
 
 Every plugin that reads a key, a certificate or a token file, or writes a session, key or profile
-file, goes through these two functions, so the rules live in one place: private files are
-written atomically with mode 0600 in a 0700 folder, and a file that cannot be used is reported
-with its path and what to do, never with its content.
+file, goes through these functions, so the rules live in one place: private files are written
+atomically with mode 0600 in a 0700 folder, a secret file that other users may read is refused,
+and a file that cannot be used is reported with its path and what to do, never with its content.
+
+::
+
+    data = read_credential_file(Path("key.pem"), "key file", secret=True)
+    write_private(Path("state/session"), blob)          # 0600, atomic, parent folder 0700
+    created = create_private_once(Path("store.key"), generate_key())
+    check_private(Path("sessions"), fix=True)           # tighten a folder of this user
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 """The largest strategy or contexts file read (a list of 100,000 NIPs is about 1.2 MB)."""
 
 
-def read_credential_file(path: Path, what: str) -> bytes:
+def read_credential_file(path: Path, what: str, *, secret: bool = False) -> bytes:
     """The bytes of ``path``; ``what`` names it in messages (``"certificate file"``, ...).
 
     Raises :class:`NotAvailable` when the file does not exist (so a chain moves on) and
-    :class:`CredentialError` when it is a directory, unreadable or empty.
+    :class:`CredentialError` when it is a directory, unreadable or empty. With ``secret`` (the
+    file holds a token, a private key or a PKCS#12 file) a file of this user that its group or
+    others may read is a :class:`CredentialError` too (see :func:`check_secret_file`).
     """
     if not path.exists():
         raise NotAvailable(f"{what} {path} does not exist")
@@ -40,12 +49,32 @@ def read_credential_file(path: Path, what: str) -> bytes:
             " fix its owner or permissions"
         )
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            if secret:
+                check_secret_file(path, what, os.fstat(handle.fileno()))
+            data = handle.read()
     except OSError as exc:
         raise CredentialError(f"{what} {path} cannot be read: {exc.strerror}") from None
     if not data.strip():
         raise CredentialError(f"{what} {path} is empty")
     return data
+
+
+def check_secret_file(path: Path, what: str, info: os.stat_result | None = None) -> None:
+    """Refuse a secret file of this user that its group or others may read.
+
+    Raises :class:`CredentialError` (not :class:`NotAvailable`: a chain must not move on past
+    a leaked secret) naming the file, its mode and the ``chmod`` that fixes it. A file that
+    belongs to another user (a secret a platform mounts, owned by root) is that user's to
+    protect, as ``ssh`` does for keys. ``info`` is the file's ``stat`` when already taken.
+    """
+    info = info if info is not None else path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid == os.geteuid() and mode & 0o077:
+        raise CredentialError(
+            f"{what} {path} holds a secret but is open to other users (mode {mode:o}):"
+            f" chmod 600 {path} (a Kubernetes secret volume: defaultMode 0400)"
+        )
 
 
 def write_private(path: Path, data: bytes | str) -> None:

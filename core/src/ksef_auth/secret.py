@@ -2,13 +2,42 @@
 
 repr, str, format, logging and JSON all see ``'***'``; pickling is refused. The value comes out
 only through :meth:`Secret.reveal`, which is easy to grep for.
+
+Tests can learn every secret made: :func:`watch` calls back with each new ``Secret``'s value,
+and :func:`note_secret` reports a secret kept as a plain string (a token a test server issues).
+The secret guard of :mod:`ksef_auth.testing` uses them to find secrets in logs and output.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Any, NoReturn
+
+__all__ = ["Secret", "note_secret", "watch"]
+
+_watchers: list[Callable[[str], None]] = []
+
+
+def watch(callback: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``callback(value)`` with the value of every :class:`Secret` made from now on, and of
+    every :func:`note_secret`; returns the function that stops it. For tests only: nothing in
+    ksef-auth watches unless a test asks."""
+    _watchers.append(callback)
+
+    def stop() -> None:
+        if callback in _watchers:
+            _watchers.remove(callback)
+
+    return stop
+
+
+def note_secret(value: str) -> None:
+    """Report ``value`` as a secret to the watchers (see :func:`watch`), for code that holds a
+    secret as a plain string, such as a test server issuing tokens. Does nothing unwatched."""
+    for callback in _watchers:
+        callback(value)
 
 
 class Secret:
@@ -23,6 +52,8 @@ class Secret:
         if not isinstance(value, str):
             raise TypeError(f"Secret takes a str, not {type(value).__name__}")
         object.__setattr__(self, "_value", value)
+        if _watchers:
+            note_secret(value)
 
     def reveal(self) -> str:
         """The secret value itself. Call it only where the value must leave the process."""

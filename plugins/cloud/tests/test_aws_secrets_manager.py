@@ -19,7 +19,7 @@ from ksef_auth import (
     NotAvailable,
     SharedSecret,
 )
-from ksef_auth.testing import CredentialSourceContract
+from ksef_auth.testing import NIPS, CredentialSourceContract
 from ksef_auth_cloud import AwsSecretsManagerToken
 
 REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
@@ -52,6 +52,38 @@ class TestSecretsManagerContract(CredentialSourceContract):
         self, aws_env: None, moto: Moto, unique: Unique
     ) -> AwsSecretsManagerToken:
         return AwsSecretsManagerToken(secret_id=unique("absent"), endpoint_url=moto.url)
+
+    @pytest.fixture
+    def rotate(self, moto: Moto, secret_id: str) -> Callable[[], None]:
+        client = moto.client("secretsmanager")
+        return lambda: client.put_secret_value(SecretId=secret_id, SecretString=SECRET[::-1])
+
+    @pytest.fixture
+    def keyed_source(self, aws_env: None, moto: Moto, unique: Unique) -> AwsSecretsManagerToken:
+        prefix = unique("firm")
+        for n, nip in enumerate(NIPS[:2]):
+            moto.client("secretsmanager").create_secret(
+                Name=f"{prefix}/{nip}", SecretString=f"{SECRET}-{n}"
+            )
+        return AwsSecretsManagerToken(secret_id=prefix + "/{nip}", endpoint_url=moto.url)
+
+    @pytest.fixture
+    def failing_sources(
+        self, aws_env: None, moto: Moto, unique: Unique, secret_id: str, json_secret_id: str
+    ) -> dict[str, AwsSecretsManagerToken]:
+        empty = unique("empty")
+        moto.client("secretsmanager").create_secret(Name=empty, SecretString="  ")
+        url = f"http://127.0.0.1:{closed_port()}"
+        return {
+            "missing json key": AwsSecretsManagerToken(
+                secret_id=json_secret_id, json_key="token", endpoint_url=moto.url
+            ),
+            "json key of a plain secret": AwsSecretsManagerToken(
+                secret_id=secret_id, json_key="token", endpoint_url=moto.url
+            ),
+            "empty secret": AwsSecretsManagerToken(secret_id=empty, endpoint_url=moto.url),
+            "unreachable": AwsSecretsManagerToken(secret_id=secret_id, endpoint_url=url),
+        }
 
 
 def test_plain_string_secret(aws_env: None, moto: Moto, secret_id: str) -> None:

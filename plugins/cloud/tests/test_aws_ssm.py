@@ -18,7 +18,7 @@ from ksef_auth import (
     NotAvailable,
     SharedSecret,
 )
-from ksef_auth.testing import CredentialSourceContract
+from ksef_auth.testing import NIPS, CredentialSourceContract
 from ksef_auth_cloud import AwsSsmToken
 
 REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
@@ -41,6 +41,34 @@ class TestSsmContract(CredentialSourceContract):
     @pytest.fixture
     def unavailable_source(self, aws_env: None, moto: Moto, unique: Unique) -> AwsSsmToken:
         return AwsSsmToken(name="/" + unique("absent"), endpoint_url=moto.url)
+
+    @pytest.fixture
+    def rotate(self, moto: Moto, parameter: str) -> Callable[[], None]:
+        client = moto.client("ssm")
+        return lambda: client.put_parameter(
+            Name=parameter, Value=SECRET[::-1], Type="SecureString", Overwrite=True
+        )
+
+    @pytest.fixture
+    def keyed_source(self, aws_env: None, moto: Moto, unique: Unique) -> AwsSsmToken:
+        prefix = "/" + unique("firm")
+        for n, nip in enumerate(NIPS[:2]):
+            moto.client("ssm").put_parameter(
+                Name=f"{prefix}/{nip}", Value=f"{SECRET}-{n}", Type="SecureString"
+            )
+        return AwsSsmToken(name=prefix + "/{nip}", endpoint_url=moto.url)
+
+    @pytest.fixture
+    def failing_sources(
+        self, aws_env: None, moto: Moto, unique: Unique, parameter: str
+    ) -> dict[str, AwsSsmToken]:
+        listed = "/" + unique("list")
+        moto.client("ssm").put_parameter(Name=listed, Value=f"{SECRET},x", Type="StringList")
+        url = f"http://127.0.0.1:{closed_port()}"
+        return {
+            "a StringList": AwsSsmToken(name=listed, endpoint_url=moto.url),
+            "unreachable": AwsSsmToken(name=parameter, endpoint_url=url),
+        }
 
 
 def test_secure_string_is_decrypted(aws_env: None, moto: Moto, parameter: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from ksef_auth import (
     NotAvailable,
     SharedSecret,
 )
-from ksef_auth.testing import CredentialSourceContract
+from ksef_auth.testing import NIPS, CredentialSourceContract
 from ksef_auth_cloud import PaasToken
 
 REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
@@ -53,6 +54,35 @@ class TestPaasContract(CredentialSourceContract):
     @pytest.fixture
     def unavailable_source(self) -> PaasToken:
         return PaasToken()
+
+    @pytest.fixture
+    def rotate(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+        return lambda: monkeypatch.setenv("KSEFPL_API_TOKEN", SECRET[::-1])
+
+    @pytest.fixture
+    def keyed_source(self, monkeypatch: pytest.MonkeyPatch) -> PaasToken:
+        monkeypatch.setenv(f"KIT_TOKEN_{NIPS[0]}", SECRET + "0")  # one in the environment,
+        variables = {f"env:KIT_TOKEN_{NIPS[1]}": SECRET + "1"}  # one in PLATFORM_VARIABLES
+        monkeypatch.setenv("PLATFORM_VARIABLES", encoded(variables))
+        monkeypatch.delenv(f"KIT_TOKEN_{NIPS[2]}", raising=False)
+        return PaasToken(names=["KIT_TOKEN_{nip}"])
+
+    @pytest.fixture
+    def failing_sources(self, monkeypatch: pytest.MonkeyPatch) -> dict[str, PaasToken]:
+        monkeypatch.setenv("KIT_VARIABLES_1", "%%% not base64 %%%")
+        monkeypatch.setenv(
+            "KIT_VARIABLES_2", base64.b64encode(b"\xff\xfe" + SECRET.encode()).decode()
+        )
+        monkeypatch.setenv(
+            "KIT_VARIABLES_3", base64.b64encode(b'{"KSEF2_TOKEN": "' + SECRET.encode()).decode()
+        )
+        monkeypatch.setenv("KIT_VARIABLES_4", encoded({"env:KSEF2_TOKEN": {"token": SECRET}}))
+        return {
+            f"PLATFORM_VARIABLES {problem}": PaasToken(
+                names=["KSEF2_TOKEN"], platform_variables=[f"KIT_VARIABLES_{n}"]
+            )
+            for n, problem in enumerate(("not base64", "not UTF-8", "not JSON", "not a string"), 1)
+        }
 
 
 def test_first_name_wins(monkeypatch: pytest.MonkeyPatch) -> None:

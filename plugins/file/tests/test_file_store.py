@@ -9,13 +9,14 @@ import sys
 import textwrap
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from ksef_auth import ConfigError, ContextIdentifier, Environment, SecretRef, StoreError
-from ksef_auth.sealing import generate_key
-from ksef_auth.testing import SessionStoreContract, make_tokens
+from ksef_auth.sealing import entry_name, generate_key
+from ksef_auth.testing import RawStorage, SessionStoreContract, make_tokens
 from ksef_auth_file import KEY_ENV, FileStore, default_path
 
 KEY = "http://127.0.0.1:1/v2|Nip:5261040828|tok:0123456789abcdef"
@@ -27,16 +28,51 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def raw_files(directory: Path) -> RawStorage:
+    """What the kit sees of a file store: the session files themselves."""
+
+    def read(key: str) -> bytes | None:
+        file = directory / entry_name(key)
+        return file.read_bytes() if file.exists() else None
+
+    def write(key: str, data: bytes) -> None:
+        (directory / entry_name(key)).write_bytes(data)
+
+    def dump() -> bytes:
+        return b"".join(f.read_bytes() for f in sorted(directory.rglob("*")) if f.is_file())
+
+    return RawStorage(read=read, write=write, dump=dump)
+
+
 class TestFileStoreContract(SessionStoreContract):
     @pytest.fixture
-    def store(self, tmp_path: Path) -> FileStore:
-        return FileStore(path=tmp_path / "sessions", key=SecretRef.value(generate_key()))
+    def store_factory(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> partial[FileStore]:
+        monkeypatch.setenv("KSEF_KIT_FILE_KEY", generate_key())  # inherited by spawned workers
+        return partial(
+            FileStore, path=tmp_path / "sessions", key=SecretRef.env("KSEF_KIT_FILE_KEY")
+        )
 
-
-class TestFileStoreWithGeneratedKeyContract(SessionStoreContract):
     @pytest.fixture
-    def store(self, tmp_path: Path) -> FileStore:
-        return FileStore(path=tmp_path / "state" / "sessions")
+    def store(self, store_factory: partial[FileStore]) -> FileStore:
+        return store_factory()
+
+    @pytest.fixture
+    def raw_storage(self, tmp_path: Path) -> RawStorage:
+        return raw_files(tmp_path / "sessions")
+
+    @pytest.fixture
+    def dead_holder_timeout(self) -> float:
+        return 5.0  # flock ends with its process
+
+
+class TestFileStoreWithGeneratedKeyContract(TestFileStoreContract):
+    @pytest.fixture
+    def store_factory(self, tmp_path: Path) -> partial[FileStore]:
+        return partial(FileStore, path=tmp_path / "state" / "sessions")  # XDG_STATE_HOME: conftest
+
+    @pytest.fixture
+    def raw_storage(self, tmp_path: Path) -> RawStorage:
+        return raw_files(tmp_path / "state" / "sessions")
 
 
 def test_default_path_is_the_user_state_directory() -> None:

@@ -29,6 +29,8 @@ def cert_bytes(certificate: x509.Certificate, encoding=PEM) -> bytes:
 
 
 def write(directory: Path, name: str, data: bytes) -> Path:
+    """Write a file of this user only (0600): the pem source refuses a key others may read."""
     path = directory / name
     path.write_bytes(data)
+    path.chmod(0o600)
     return path

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from pem_support import DER, NIP, PASSWORD, cert_bytes, key_bytes, write
 
 import ksef_auth_pem
@@ -53,6 +54,52 @@ class TestContract(CredentialSourceContract):
     @pytest.fixture
     def unavailable_source(self, tmp_path: Path) -> PemSource:
         return PemSource(certificate=tmp_path / "absent.pem", key=tmp_path / "absent.key")
+
+    @pytest.fixture
+    def secret_files(self, rsa_files) -> list[Path]:
+        return [rsa_files[1]]
+
+    @pytest.fixture
+    def public_files(self, rsa_files) -> list[Path]:
+        return [rsa_files[0]]
+
+    @pytest.fixture
+    def rotate(self, rsa_files) -> Callable[[], None]:
+        def renew() -> None:  # a new key and certificate written over the old files
+            key = ec.generate_private_key(ec.SECP256R1())
+            write(
+                rsa_files[0].parent,
+                rsa_files[0].name,
+                cert_bytes(self_signed(key, seal_subject(NIP))),
+            )
+            write(rsa_files[1].parent, rsa_files[1].name, key_bytes(key))
+
+        return renew
+
+    @pytest.fixture
+    def keyed_source(self) -> None:
+        """One certificate for every context: the signer checks its NIP against the login's."""
+        return
+
+    @pytest.fixture
+    def failing_sources(
+        self, tmp_path: Path, rsa_key, rsa_files, ec_key, monkeypatch
+    ) -> dict[str, PemSource]:
+        cert, key = rsa_files
+        encrypted = write(tmp_path, "enc.pem", key_bytes(rsa_key, password=PASSWORD))
+        other = write(tmp_path, "other.pem", key_bytes(ec_key))
+        garbage = write(tmp_path, "garbage.pem", b"-----BEGIN PRIVATE KEY-----\nAAAA\n")
+        monkeypatch.setenv("KIT_WRONG_PASSWORD", PASSWORD + " but wrong")
+        return {
+            "encrypted key, no password": PemSource(certificate=cert, key=encrypted),
+            "wrong password": PemSource(
+                certificate=cert, key=encrypted, password=SecretRef.env("KIT_WRONG_PASSWORD")
+            ),
+            "key of another certificate": PemSource(certificate=cert, key=other),
+            "damaged key": PemSource(certificate=cert, key=garbage),
+            "certificate as key": PemSource(certificate=cert, key=cert),
+            "no key": PemSource(certificate=cert),
+        }
 
 
 # --- what loads -----------------------------------------------------------------------------------

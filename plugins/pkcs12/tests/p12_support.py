@@ -64,6 +64,8 @@ def legacy_rc2(directory: Path, key, certificate: x509.Certificate) -> bytes | N
 
 
 def write(directory: Path, name: str, data: bytes) -> Path:
+    """Write a file of this user only (0600): the source refuses a PKCS#12 others may read."""
     path = directory / name
     path.write_bytes(data)
+    path.chmod(0o600)
     return path

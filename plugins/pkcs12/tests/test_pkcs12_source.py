@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from p12_support import NIP, PASSWORD, legacy_3des, legacy_rc2, modern, write
 
@@ -23,6 +25,7 @@ from ksef_auth import (
 )
 from ksef_auth.testing import CredentialSourceContract
 from ksef_auth_pkcs12 import Pkcs12Source
+from ksef_auth_testcert.builder import seal_subject, self_signed
 
 REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828")
 
@@ -48,6 +51,39 @@ class TestContract(CredentialSourceContract):
     @pytest.fixture
     def unavailable_source(self, tmp_path: Path) -> Pkcs12Source:
         return Pkcs12Source(tmp_path / "absent.p12")
+
+    @pytest.fixture
+    def secret_files(self, rsa_p12: Path) -> list[Path]:
+        return [rsa_p12]
+
+    @pytest.fixture
+    def rotate(self, rsa_p12: Path) -> Callable[[], None]:
+        def renew() -> None:  # a new key and certificate exported over the old file
+            key = ec.generate_private_key(ec.SECP256R1())
+            write(rsa_p12.parent, rsa_p12.name, modern(key, self_signed(key, seal_subject(NIP))))
+
+        return renew
+
+    @pytest.fixture
+    def keyed_source(self) -> None:
+        """One certificate for every context: the signer checks its NIP against the login's."""
+        return
+
+    @pytest.fixture
+    def failing_sources(
+        self, tmp_path: Path, rsa_key, rsa_cert, rsa_p12: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> dict[str, Pkcs12Source]:
+        monkeypatch.setenv("KIT_WRONG_PASSWORD", PASSWORD + " but wrong")
+        no_key = pkcs12.serialize_key_and_certificates(
+            b"ksef", None, rsa_cert, None, serialization.BestAvailableEncryption(b"p12 password")
+        )
+        return {
+            "wrong password": Pkcs12Source(rsa_p12, password=SecretRef.env("KIT_WRONG_PASSWORD")),
+            "password unset": Pkcs12Source(rsa_p12, password=SecretRef.env("KIT_UNSET_PASSWORD")),
+            "not PKCS#12": Pkcs12Source(write(tmp_path, "junk.p12", b"\x00\x01junk" * 10)),
+            "a PEM file": Pkcs12Source(write(tmp_path, "cert.p12", b"-----BEGIN CERTIFICATE-----")),
+            "no key inside": Pkcs12Source(write(tmp_path, "nokey.p12", no_key)),
+        }
 
 
 # --- what loads -----------------------------------------------------------------------------------

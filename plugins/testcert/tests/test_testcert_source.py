@@ -42,6 +42,18 @@ class TestContract(CredentialSourceContract):
     def unavailable_source(self, tmp_path: Path) -> TestCertificateSource:
         pytest.skip("a test certificate is always available once it has a NIP")
 
+    @pytest.fixture
+    def rotate(self) -> None:
+        """The source makes its certificate itself and keeps it for the process: no secret
+        can change under it."""
+
+    @pytest.fixture
+    def keyed_source(self) -> TestCertificateSource:
+        return TestCertificateSource(key_type="ec")  # no nip: one certificate per context
+
+    def test_a_context_without_a_credential_is_not_available(self) -> None:  # type: ignore[override]
+        pytest.skip("the source makes a certificate for any NIP")
+
 
 def test_seal_subject() -> None:
     credential = TestCertificateSource(nip=NIP, key_type="ec").load(REQUEST)

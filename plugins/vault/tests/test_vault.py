@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from ksef_auth import (
 )
 from ksef_auth.components import options_of
 from ksef_auth.sealing import generate_key
-from ksef_auth.testing import CredentialSourceContract
+from ksef_auth.testing import NIPS, CredentialSourceContract
 from ksef_auth_vault import KEY_FILE, Vault, VaultError, VaultSource
 from ksef_auth_vault.vault import default_path
 
@@ -57,6 +58,60 @@ class TestVaultSourceContract(CredentialSourceContract):
     def unavailable_source(self, vault_path: Path, key: str) -> VaultSource:
         stored(vault_path, key)
         return VaultSource(name="absent", path=vault_path, key=SecretRef.value(key))
+
+    @pytest.fixture
+    def public_files(self, vault_path: Path) -> list[Path]:
+        return [vault_path]  # every value in it is encrypted
+
+    @pytest.fixture
+    def rotate(self, vault_path: Path, key: str) -> Callable[[], None]:
+        return lambda: stored(vault_path, key, value=TOKEN[::-1])
+
+    @pytest.fixture
+    def keyed_source(self, vault_path: Path, key: str) -> VaultSource:
+        for n, nip in enumerate(NIPS[:2]):
+            stored(vault_path, key, name=f"client-{nip}", value=f"{TOKEN}-{n}")
+        return VaultSource(name="client-{nip}", path=vault_path, key=SecretRef.value(key))
+
+    @pytest.fixture
+    def failing_sources(self, tmp_path: Path, vault_path: Path, key: str) -> dict[str, VaultSource]:
+        stored(vault_path, key)
+        damaged = tmp_path / "damaged.json"
+        damaged.write_text("{ not json")
+        altered = tmp_path / "altered.json"
+        document = json.loads(vault_path.read_text())
+        entry = document["entries"]["shop"]
+        entry["ciphertext"] = entry["ciphertext"][:-8] + "AAAAAAA="
+        altered.write_text(json.dumps(document))
+        return {
+            "changed key": VaultSource(
+                name="shop", path=vault_path, key=SecretRef.value(generate_key())
+            ),
+            "damaged vault": VaultSource(name="shop", path=damaged, key=SecretRef.value(key)),
+            "altered entry": VaultSource(name="shop", path=altered, key=SecretRef.value(key)),
+            "no key": VaultSource(name="shop", path=vault_path),
+        }
+
+
+class TestVaultKeyFileContract(TestVaultSourceContract):
+    """The default key: a key file generated beside the vault, which holds a secret."""
+
+    @pytest.fixture
+    def source(self, vault_path: Path) -> VaultSource:
+        stored(vault_path, None)
+        return VaultSource(name="shop", path=vault_path)
+
+    @pytest.fixture
+    def secret_files(self, vault_path: Path) -> list[Path]:
+        return [vault_path.parent / KEY_FILE]
+
+    @pytest.fixture
+    def rotate(self, vault_path: Path) -> Callable[[], None]:
+        return lambda: stored(vault_path, None, value=TOKEN[::-1])
+
+    @pytest.fixture
+    def failing_sources(self) -> dict[str, VaultSource]:
+        return {}
 
 
 def test_round_trip_with_the_env_key(

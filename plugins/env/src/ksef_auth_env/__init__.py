@@ -37,6 +37,7 @@ from ksef_auth import (
     hookimpl,
     template_fields,
 )
+from ksef_auth.files import check_secret_file
 
 __all__ = ["EnvToken", "read_variable"]
 
@@ -50,10 +51,12 @@ CONVENTIONAL = {
 }
 
 
-def read_variable(name: str) -> str | None:
+def read_variable(name: str, *, secret: bool = True) -> str | None:
     """The value of ``name``, or of the file named by ``name_FILE``; None when neither is set.
 
-    Raises :class:`CredentialError` when ``name_FILE`` names a file that cannot be read.
+    Raises :class:`CredentialError` when ``name_FILE`` names a file that cannot be read, is
+    not UTF-8 text or is empty, and (with ``secret``) when it is a file of this user that its
+    group or others may read (:func:`ksef_auth.files.check_secret_file`).
     """
     value = os.environ.get(name)
     if value:
@@ -61,13 +64,21 @@ def read_variable(name: str) -> str | None:
     path = os.environ.get(f"{name}_FILE")
     if not path:
         return None
+    file = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8").strip()
+        with file.open("rb") as handle:
+            if secret:
+                check_secret_file(file, f"{name}_FILE: the file", os.fstat(handle.fileno()))
+            data = handle.read()
     except OSError as exc:
         raise CredentialError(
             f"{name}_FILE points to {path}, which cannot be read ({exc.strerror});"
             " fix the path or the file's permissions"
         ) from None
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise CredentialError(f"{name}_FILE points to {path}, which is not UTF-8 text") from None
     if not text:
         raise CredentialError(f"{name}_FILE points to {path}, which is empty")
     return text
@@ -243,7 +254,7 @@ def _variable(name: str) -> str:
 
 def context_from_env(name: str = "KSEF2_NIP") -> ContextIdentifier:
     """The context NIP from ``KSEF2_NIP`` (ConfigError naming the variable when unset/invalid)."""
-    value = read_variable(name)
+    value = read_variable(name, secret=False)
     if value is None:
         raise ConfigError(f"environment variable {name} is not set; export {name}=<NIP>")
     try:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
@@ -65,6 +65,8 @@ def _is_entry(name: str) -> bool:
 @attrs.define
 class FileStore:
     """Encrypted session files on this machine, shared by its processes (POSIX)."""
+
+    leaves_process: ClassVar[bool] = True
 
     path: Path = attrs.field(
         default=None,

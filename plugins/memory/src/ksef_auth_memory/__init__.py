@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import ClassVar
 
 import attrs
 
@@ -43,6 +44,8 @@ def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int)
 @attrs.define
 class MemoryStore:
     """Sessions in this process's memory: thread-safe, bounded, expiring with their tokens."""
+
+    leaves_process: ClassVar[bool] = False
 
     max_entries: int = attrs.field(
         default=10_000,

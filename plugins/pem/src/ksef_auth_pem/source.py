@@ -28,6 +28,7 @@ from ksef_auth.certificates import (
     text_to_bytes,
 )
 from ksef_auth.certificates import describe as describe_certificate
+from ksef_auth.files import check_secret_file
 from ksef_auth.files import read_credential_file as read_file
 
 if TYPE_CHECKING:
@@ -173,12 +174,14 @@ class PemSource:
 
     def _key(self, certificate_data: bytes, certificate_where: str) -> PrivateKeyTypes:
         if self.key is not None:
-            data = read_file(self.key, "key file")
+            data = read_file(self.key, "key file", secret=True)
             where = f"key file {self.key}"
         elif self.key_pem is not None:
             data = text_to_bytes(_read_ref(self.key_pem, "key_pem"), "key_pem")
             where = f"key_pem ({self.key_pem.describe()})"
         elif has_private_key(certificate_data):
+            if self.certificate is not None:
+                check_secret_file(self.certificate, "certificate file (it holds the key)")
             data, where = certificate_data, certificate_where
         else:
             raise CredentialError(

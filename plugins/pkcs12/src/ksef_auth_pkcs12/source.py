@@ -72,7 +72,7 @@ class Pkcs12Source:
             raise CredentialError(f"password: {self.password.problem()}")
 
     def load(self, request: CredentialRequest) -> CertificateCredential:
-        data = read_credential_file(self.path, "PKCS#12 file")
+        data = read_credential_file(self.path, "PKCS#12 file", secret=True)
         if data.lstrip().startswith(b"-----BEGIN"):
             raise CredentialError(
                 f"{self.path} is a PEM file, not PKCS#12: use the pem credential source for it"

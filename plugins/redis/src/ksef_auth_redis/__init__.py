@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -81,6 +81,8 @@ def _check_url(instance: object, attribute: attrs.Attribute[str], value: str) ->
 @attrs.define
 class RedisStore:
     """Encrypted sessions in Redis, with a distributed lock: one login for all workers."""
+
+    leaves_process: ClassVar[bool] = True
 
     url: str = attrs.field(
         default=DEFAULT_URL,

@@ -9,6 +9,7 @@ import attrs
 
 from ksef_auth import (
     CertificateCredential,
+    ConfigError,
     ContextIdentifier,
     CredentialError,
     CredentialRequest,
@@ -69,8 +70,13 @@ class VaultSource:
         return Vault(self.path, self.key)
 
     def load(self, request: CredentialRequest) -> KsefToken | SharedSecret | CertificateCredential:
-        """NotAvailable when the entry is missing; CredentialError when it does not decrypt."""
-        return self.vault.load(self.entry_for(request))
+        """NotAvailable when the entry is missing; CredentialError when it does not decrypt, or
+        when the key cannot be used (a key file open to other users, a malformed key)."""
+        name = self.entry_for(request)
+        try:
+            return self.vault.load(name)
+        except ConfigError as exc:
+            raise CredentialError(str(exc)) from None
 
     def entry_for(self, request: CredentialRequest) -> str:
         """The entry name for ``request`` (``name`` with its placeholders filled)."""
