@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ksef_auth import (
     SecretRef,
     WrongPassword,
 )
-from ksef_auth.testing import CredentialSourceContract
+from ksef_auth.testing import NIPS, CredentialSourceContract
 from ksef_auth_env import EnvToken
 
 REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", "5261040828", method="xades")
@@ -31,6 +32,10 @@ PASSWORD = "p12-password-that-must-not-leak"
 
 @pytest.fixture(scope="module")
 def seal() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    return new_seal()
+
+
+def new_seal() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [
@@ -79,6 +84,31 @@ class TestEnvCertificateContract(CredentialSourceContract):
         monkeypatch.delenv("KSEF_TEST_NO_CERT", raising=False)
         monkeypatch.delenv("KSEF_TEST_NO_CERT_FILE", raising=False)
         return EnvToken(var="KSEF_TEST_NO_CERT", kind="certificate")
+
+    @pytest.fixture
+    def rotate(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+        return lambda: monkeypatch.setenv("KSEF_TEST_CERTIFICATE", "".join(pem_of(new_seal())))
+
+    @pytest.fixture
+    def keyed_source(self, monkeypatch: pytest.MonkeyPatch) -> EnvToken:
+        for nip in NIPS[:2]:
+            monkeypatch.setenv(f"KIT_CERTIFICATE_{nip}", "".join(pem_of(new_seal())))
+        monkeypatch.delenv(f"KIT_CERTIFICATE_{NIPS[2]}", raising=False)
+        monkeypatch.delenv(f"KIT_CERTIFICATE_{NIPS[2]}_FILE", raising=False)
+        return EnvToken(var="KIT_CERTIFICATE_{nip}", kind="certificate")
+
+    @pytest.fixture
+    def failing_sources(self, monkeypatch: pytest.MonkeyPatch, seal) -> dict[str, EnvToken]:  # type: ignore[no-untyped-def]
+        certificate, _ = pem_of(seal)
+        monkeypatch.setenv("KIT_NO_KEY", certificate)
+        monkeypatch.setenv("KIT_P12", base64.b64encode(p12_of(seal)).decode())
+        monkeypatch.setenv("KIT_WRONG", PASSWORD + "-but-wrong")
+        return {
+            "certificate without its key": EnvToken(var="KIT_NO_KEY", kind="certificate"),
+            "PKCS#12 with a wrong password": EnvToken(
+                var="KIT_P12", kind="certificate", password=SecretRef.env("KIT_WRONG")
+            ),
+        }
 
 
 def test_pem_pair_in_one_variable(monkeypatch: pytest.MonkeyPatch, seal) -> None:  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
-"""The conformance kit for plugin authors: prove that a session store or a credential source
-keeps the contract with one subclass (a rate limiter too), and a pytest plugin that fails any test leaking a secret.
+"""The conformance kit for plugin authors: prove that a session store, a credential source or a
+rate limiter keeps the contract with one subclass; and a pytest plugin that fails any test
+leaking a secret.
 
 ::
 
