@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -19,9 +19,7 @@ from ksef_auth import (
     PollTimeout,
     RateLimited,
     SessionInvalid,
-    SessionTokens,
     SharedSecret,
-    Token,
     TransportError,
 )
 from ksef_auth.flow import LoginFlow, forget_public_keys
@@ -258,21 +256,14 @@ def test_no_answer_is_a_transport_error() -> None:
     assert "no answer" in str(info.value)
 
 
-def test_bearer_tokens_are_refused_over_plain_http() -> None:
-    environment = Environment.of("http://ksef.example.com/v2")
-    now = datetime.now(UTC)
-    tokens = SessionTokens(
-        access_token=Token("a", now + timedelta(minutes=5)),
-        refresh_token=Token("r", now + timedelta(days=1)),
-        reference_number="20250101-AU-0000000000-0000000000-00",
-        context=ContextIdentifier.nip("5261040828"),
-        environment=environment.base_url,
-        credential_fingerprint="tok:x",
-        method="ksef-token",
-        obtained_at=now,
-    )
+def test_plain_http_is_refused_before_any_request() -> None:
+    with pytest.raises(ValueError, match="plain http"):
+        Environment.of("http://ksef.example.com/v2")
+    # an Environment smuggled past its validator is refused by the transport, before sending
+    environment = Environment.of("https://ksef.example.com/v2")
+    object.__setattr__(environment, "base_url", "http://ksef.example.com/v2")
     with pytest.raises(ConfigError, match="plain http"):
-        LoginFlow(environment, KsefTokenSigner()).refresh(tokens)
+        LoginFlow(environment, KsefTokenSigner())
 
 
 # --- error bodies ---------------------------------------------------------------------------------

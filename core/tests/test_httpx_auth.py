@@ -100,7 +100,7 @@ def test_the_token_never_goes_to_another_host(sim: RunningSimulator) -> None:
 
 def test_the_token_never_goes_over_plain_http(sim: RunningSimulator) -> None:
     strategy = make_strategy(sim)
-    strategy.environment = Environment.of("http://ksef.example.com/v2")
+    strategy.environment = Environment.of("https://ksef.example.com/v2")
     auth = KsefAuth(strategy.session)
     with httpx.Client(auth=auth) as client, pytest.raises(ConfigError, match="plain http"):
         client.get("http://ksef.example.com/v2/auth/sessions")

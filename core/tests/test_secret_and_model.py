@@ -94,6 +94,49 @@ def test_environment_rules() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "http://ksef.example.com/v2",
+        "http://10.0.0.5:8080/v2",
+        "http://api-test.ksef.mf.gov.pl/v2",
+        "http://localhost.example.com/v2",
+    ],
+)
+def test_plain_http_is_refused_when_the_environment_is_built(url: str) -> None:
+    with pytest.raises(ValueError, match="plain http") as info:
+        Environment.of(url)
+    assert "loopback" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:8765/v2", "http://127.0.0.2:1/v2", "http://[::1]:8765/v2"]
+)
+def test_plain_http_to_loopback_is_accepted(url: str) -> None:
+    assert Environment.of(url).is_loopback
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:hunter2secret@ksef.example.com/v2",
+        "https://hunter2secret@ksef.example.com/v2",
+        "http://user:hunter2secret@127.0.0.1:8765/v2",
+    ],
+)
+def test_user_info_in_a_base_url_is_refused_and_never_echoed(url: str) -> None:
+    with pytest.raises(ValueError, match="user name or password") as info:
+        Environment.of(url)
+    assert "hunter2secret" not in str(info.value)
+
+
+def test_a_bad_url_is_refused_without_its_user_info() -> None:
+    for url in ("https://u:hunter2secret@host:notaport/v2", "hunter2secret@nowhere"):
+        with pytest.raises(ValueError) as info:
+            Environment.of(url)
+        assert "hunter2secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("kind", "value", "normalized"),
     [
         ("Nip", "526-104-08-28", "5261040828"),

@@ -157,7 +157,8 @@ def test_failed_advisory_refresh_keeps_the_token_and_is_observed(
     first = strategy.token()
     tokens = strategy.session.current()
     assert tokens is not None
-    short_sim.sim.add_fault(FaultRule(endpoint="POST /auth/token/refresh", status=500, times=1))
+    # a refused refresh (a 500 or 503 would be retried by the transport)
+    short_sim.sim.add_fault(FaultRule(endpoint="POST /auth/token/refresh", status=400, times=1))
     sleep_until(windows_of(tokens, strategy.refresh)[0] + 0.02)
     assert strategy.token() == first
     manager.observers.flush()
@@ -184,11 +185,11 @@ def test_failed_mandatory_refresh_raises(short_sim: RunningSimulator) -> None:
     strategy.token()
     tokens = strategy.session.current()
     assert tokens is not None
-    short_sim.sim.add_fault(FaultRule(endpoint="POST /auth/token/refresh", status=500, times=1))
+    short_sim.sim.add_fault(FaultRule(endpoint="POST /auth/token/refresh", status=400, times=1))
     sleep_until(windows_of(tokens, strategy.refresh)[1] + 0.02)
     with pytest.raises(KsefError) as info:
         strategy.token()
-    assert info.value.http_status == 500
+    assert info.value.http_status == 400
 
 
 def test_callers_waiting_on_a_failing_refresh_share_its_failure(
@@ -198,7 +199,7 @@ def test_callers_waiting_on_a_failing_refresh_share_its_failure(
     strategy.token()
     tokens = strategy.session.current()
     assert tokens is not None
-    rule = FaultRule(endpoint="POST /auth/token/refresh", status=500, delay=0.2, times=1)
+    rule = FaultRule(endpoint="POST /auth/token/refresh", status=400, delay=0.2, times=1)
     short_sim.sim.add_fault(rule)
     sleep_until(windows_of(tokens, strategy.refresh)[1] + 0.02)
     errors: list[BaseException] = []

@@ -11,6 +11,7 @@
     credential = [ { use = "env", var = "KSEF2_TOKEN" } ]   # one source, or a chain (a list)
     signer = "ksef-token"
     refresh = { advisory_fraction = 0.25 }
+    http = { connect_timeout = 5, read_timeout = 10, attempts = 4 }   # or KSEF_AUTH_* variables
 
     [strategy.clients]              # one strategy, many contexts (see ksef_auth.contexts)
     contexts = { file = "clients.txt" }                 # or a list, a CSV or a TOML file
@@ -29,6 +30,7 @@ the others load, and :meth:`Config.context_problems` lists it, unless the strate
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tomllib
@@ -58,6 +60,7 @@ from ksef_auth.strategy import (
     Strategy,
     run_check,
 )
+from ksef_auth.transport import HttpPolicy
 from ksef_auth.values import MAX_TEXT, kind_of, parse, parse_bool, parse_str
 
 log = logging.getLogger("ksef_auth.config")
@@ -71,6 +74,7 @@ STRATEGY_KEYS = (
     "signer",
     "store",
     "refresh",
+    "http",
     "description",
 )
 TOP_KEYS = ("defaults", "strategy", "current")
@@ -435,7 +439,8 @@ class Config:
             self._store, merged.get("store", "memory"), where.get("store", at / "store")
         )
         refresh = part("refresh", self._refresh, RefreshPolicy())
-        parts = (environment, context, strict, listed, credential, signer, store, refresh)
+        http = problems.attempt(self._http, merged.get("http", {}), where.get("http", at / "http"))
+        parts = (environment, context, strict, listed, credential, signer, store, refresh, http)
         if any(p is _FAILED for p in parts):
             if isinstance(listed, ContextList):  # the load fails: report these with the rest
                 for problem in listed.problems:
@@ -463,6 +468,7 @@ class Config:
             signer=signer,
             store=store,
             refresh=refresh,
+            http=http,
             manager=self._manager,
         )
         if self._check:
@@ -791,6 +797,26 @@ class Config:
             return RefreshPolicy(**kwargs)
         except (TypeError, ValueError) as exc:
             at.fail(str(exc))
+
+    def _http(self, value: Any, at: _At) -> HttpPolicy:
+        """Timeouts and retry budget; ``KSEF_AUTH_*`` variables fill what the table leaves out."""
+        table = self._table(value, at)
+        fields = {f.name: f for f in attrs.fields(HttpPolicy)}
+        kwargs: dict[str, Any] = {}
+        for name, item in table.items():
+            field = fields.get(name)
+            if field is None:
+                (at / name).fail(f"unknown http option (options: {', '.join(fields)})")
+            parser = functools.partial(_parse_as, str(field.type))
+            kwargs[name] = self._value(parser, item, at / name)
+        try:
+            return HttpPolicy.from_env(**kwargs)
+        except (TypeError, ValueError) as exc:
+            at.fail(str(exc))
+
+
+def _parse_as(type_name: str, value: Any) -> Any:
+    return parse(value, type_name)
 
 
 __all__ = ["Config", "ContextEntry", "OVERRIDE_KEYS", "load"]

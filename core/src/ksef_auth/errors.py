@@ -16,6 +16,7 @@
     │   ├── AuthenticationFailed    the login ended with a final status (415, 450, 460, ...)
     │   ├── SessionInvalid          the refresh token is expired or revoked (21301, 401)
     │   └── RateLimited             429, with ``retry_after`` seconds
+    ├── ProtocolError               an answer is not what KSeF documents (HTML, garbage, {})
     ├── DeadlineExceeded            a login or refresh did not finish within its deadline
     │   └── PollTimeout             ... because KSeF was still verifying (status 100)
     ├── StoreError                  the session store is unreachable or refused an operation
@@ -145,6 +146,21 @@ class RateLimited(KsefError):
     def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ProtocolError(KsefAuthError):
+    """An answer is not what KSeF 2.0 documents: not JSON (an HTML page from a captive portal or
+    a proxy), empty, ``{}``, or a field missing or of the wrong type. ``endpoint`` is the request
+    (``"POST /v2/auth/challenge"``), ``http_status`` its status, ``reason`` what was wrong. The
+    body is never repeated: it may hold tokens."""
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", http_status: int | None = None, reason: str = ""
+    ) -> None:
+        self.endpoint = endpoint
+        self.http_status = http_status
+        self.reason = reason
+        super().__init__(message)
 
 
 class DeadlineExceeded(KsefAuthError):

@@ -31,6 +31,7 @@ EVENTS = (
     "credential_fallback",
     "certificate_expiring",
     "certificate_renewed",
+    "system_warning",
 )
 
 

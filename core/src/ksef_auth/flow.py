@@ -1,18 +1,33 @@
 """The KSeF 2.0 login protocol: challenge, sign, submit, poll, redeem; refresh, revoke, list.
 
-:class:`LoginFlow` is stateless apart from the public-key cache and makes no decision about
-*when* to log in (that is :mod:`ksef_auth.session`). One login::
+:class:`LoginFlow` is stateless apart from the public-key cache and what it learns of how long
+verification takes, and makes no decision about *when* to log in (that is
+:mod:`ksef_auth.session`). One login::
 
     preflight  signer.preflight(credential, context, environment)   optional, no network
     challenge  POST {signer.challenge_path}                          -> Challenge
     sign       signer.sign(SignRequest(...))                         -> Submission (no network)
     submit     POST submission.path
       kind="operation": 202 {referenceNumber, authenticationToken}
-        poll   GET /auth/{ref}  (Bearer authenticationToken; at once, then backoff to a cap,
-               until the policy's poll deadline)  100 wait | 200 redeem | 550 start over |
-               4xx and 500 final -> AuthenticationFailed
+        poll   GET /auth/{ref}  (Bearer authenticationToken; first where verification usually
+               ends, then gently backing off: :mod:`ksef_auth.polling`)
+               100 wait | 200 redeem | 550 start over | 4xx and 500 final -> AuthenticationFailed
         redeem POST /auth/token/redeem (once, never replayed) -> access + refresh token
       kind="session":   200 {sessionToken{token, validUntil}} (challenge-HMAC schemes; no refresh)
+
+**One deadline** (``poll_deadline``, the strategy's ``refresh.poll_deadline``) covers the whole
+login: every attempt, poll, retry, start-over and rate-limit wait. Past it the login raises
+:class:`~ksef_auth.errors.DeadlineExceeded` (:class:`~ksef_auth.errors.PollTimeout` when KSeF
+was still verifying). A refresh gets a deadline of the same length.
+
+**Starting over.** A login starts over from a fresh challenge (at most ``max_restarts`` times)
+when the attempt may have been processed without us seeing the answer: 5xx or no answer to the
+submission or the redeem, or status 550. A submission refused with 21111 (challenge already
+used) or a redeem refused with 21301 (already redeemed) means something between us and KSeF
+sent the request twice and we saw the second answer: that starts over *once*.
+
+**Answers** are read through :class:`~ksef_auth.answers.Answer`: anything but the JSON KSeF
+documents is a :class:`~ksef_auth.errors.ProtocolError`, never a ``KeyError``.
 
 KSeF's public keys (``GET /security/public-key-certificates``) are cached per environment for
 24 h and fetched again when a submission is refused with 21470 (unknown key); the submission
@@ -23,18 +38,21 @@ set ``uses_public_keys = False`` to skip the key list.
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import attrs
 import httpx
 
+from ksef_auth.answers import Answer
 from ksef_auth.components import Signer
 from ksef_auth.errors import (
     AuthenticationFailed,
+    DeadlineExceeded,
     KsefError,
     PollTimeout,
     SessionInvalid,
@@ -50,8 +68,8 @@ from ksef_auth.model import (
     SignRequest,
     Submission,
     Token,
-    parse_timestamp,
 )
+from ksef_auth.polling import PollSchedule, VerificationTimes, verification_times
 from ksef_auth.secret import Secret
 from ksef_auth.transport import Transport, error_from_response, parse_error_body
 
@@ -60,6 +78,8 @@ log = logging.getLogger("ksef_auth.flow")
 KEY_CACHE_SECONDS = 24 * 3600.0
 #: final statuses that say the credential itself was refused (the session manager fails fast)
 REJECTION_STATUSES = frozenset({415, 450, 460, 470, 480})
+#: codes that mean a one-shot request reached KSeF twice (a middlebox replayed it)
+ANSWERED_TWICE = frozenset({21111, 21301})
 
 STATUS_HINTS: dict[int, str] = {
     415: "the credential has no permissions in this context: grant permissions for it in KSeF"
@@ -100,34 +120,38 @@ class AuthSession:
     refresh_token_valid_until: datetime | None
 
     @classmethod
-    def from_json(cls, item: dict[str, Any]) -> AuthSession:
-        status = item.get("status") or {}
-        info = item.get("authenticationMethodInfo") or {}
+    def from_answer(cls, item: Answer) -> AuthSession:
+        status = item.optional_item("status")
+        info = item.optional_item("authenticationMethodInfo")
         return cls(
-            reference_number=str(item.get("referenceNumber", "")),
-            is_current=bool(item.get("isCurrent")),
-            start_date=_maybe_time(item.get("startDate")),
-            method=info.get("code") or item.get("authenticationMethod"),
-            status_code=status.get("code"),
-            status_description=status.get("description"),
-            is_token_redeemed=item.get("isTokenRedeemed"),
-            refresh_token_valid_until=_maybe_time(item.get("refreshTokenValidUntil")),
+            reference_number=item.text("referenceNumber"),
+            is_current=bool(item.optional_bool("isCurrent")),
+            start_date=item.optional_timestamp("startDate"),
+            method=(info.optional_text("code") if info else None)
+            or item.optional_text("authenticationMethod"),
+            status_code=status.optional_integer("code") if status else None,
+            status_description=status.optional_text("description") if status else None,
+            is_token_redeemed=item.optional_bool("isTokenRedeemed"),
+            refresh_token_valid_until=item.optional_timestamp("refreshTokenValidUntil"),
         )
 
 
-def _maybe_time(value: Any) -> datetime | None:
-    return parse_timestamp(value) if isinstance(value, str) and value else None
-
-
 class _StartOver(Exception):
-    """Internal: this attempt cannot finish, but a new one from a fresh challenge may."""
+    """Internal: this attempt cannot finish, but a new one from a fresh challenge may.
+    ``twice``: because a one-shot request was answered twice (21111/21301)."""
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: Exception, *, twice: bool = False) -> None:
         self.error = error
+        self.twice = twice
 
 
 class LoginFlow:
-    """The protocol for one environment and one signer. Thread-safe; holds no session."""
+    """The protocol for one environment and one signer. Thread-safe; holds no session.
+
+    ``poll_first_delay`` (None: learned), ``poll_interval`` and ``poll_interval_max`` shape the
+    status polls (:class:`~ksef_auth.polling.PollSchedule`); ``learned`` is where verification
+    times are remembered (the process-wide :data:`~ksef_auth.polling.verification_times`).
+    """
 
     def __init__(
         self,
@@ -136,40 +160,53 @@ class LoginFlow:
         *,
         transport: Transport | None = None,
         poll_deadline: float = 120.0,
-        poll_interval: float = 0.1,
+        poll_first_delay: float | None = None,
+        poll_interval: float = 0.05,
         poll_interval_max: float = 2.0,
         max_restarts: int = 2,
+        learned: VerificationTimes | None = None,
     ) -> None:
         self.environment = environment
         self.signer = signer
         self.transport = transport or Transport(environment)
         self.poll_deadline = poll_deadline
+        self.poll_first_delay = poll_first_delay
         self.poll_interval = poll_interval
         self.poll_interval_max = poll_interval_max
         self.max_restarts = max_restarts
-        self._sleep = time.sleep
+        self.learned = learned if learned is not None else verification_times
+        self._sleep: Callable[[float], None] = time.sleep
 
     # --- login ----------------------------------------------------------------------------------
 
     def login(self, credential: Credential, context: ContextIdentifier) -> SessionTokens:
         """Log in with ``credential`` for ``context``; the new session's tokens.
 
-        Raises :class:`AuthenticationFailed` (final status), :class:`PollTimeout`,
-        :class:`KsefError` (a refused request), :class:`TransportError`, or whatever the signer
-        raises for an unusable credential (before any network call).
+        Raises :class:`AuthenticationFailed` (final status), :class:`DeadlineExceeded` (or its
+        :class:`PollTimeout`), :class:`KsefError` (a refused request), :class:`ProtocolError`
+        (an answer that is not KSeF's), :class:`TransportError`, or whatever the signer raises
+        for an unusable credential (before any network call).
         """
         preflight = getattr(self.signer, "preflight", None)
         if preflight is not None:
             preflight(credential, context, self.environment)
         deadline = time.monotonic() + self.poll_deadline
         restarts = 0
+        answered_twice = False
         while True:
             try:
                 return self._attempt(credential, context, deadline)
             except _StartOver as start_over:
-                if restarts >= self.max_restarts or time.monotonic() >= deadline:
+                if start_over.twice:
+                    if answered_twice:
+                        raise start_over.error from None
+                    answered_twice = True  # once, and it does not count against max_restarts
+                elif restarts >= self.max_restarts:
                     raise start_over.error from None
-                restarts += 1
+                else:
+                    restarts += 1
+                if time.monotonic() >= deadline:
+                    raise start_over.error from None
                 log.info("login for %s starts over (%s)", context, start_over.error)
 
     def _attempt(
@@ -191,28 +228,31 @@ class LoginFlow:
                 refetched = True
                 continue
             break
+        submitted = time.monotonic()
         action = f"{method} login for {context}"
         if response.status_code >= 500:
             raise _StartOver(error_from_response(response, action))
         if response.status_code >= 300:
-            raise error_from_response(response, action)
-        body = response.json()
-        now = datetime.now(UTC)
+            error = error_from_response(response, action)
+            if response.status_code == 400 and error.code in ANSWERED_TWICE:
+                raise _StartOver(error, twice=True)
+            raise error
+        answer = Answer.of(response, action)
         fingerprint = credential.fingerprint
         if submission.kind == "session":
             return SessionTokens(
-                access_token=Token.from_dict(body["sessionToken"]),
+                access_token=answer.token("sessionToken"),
                 refresh_token=None,
-                reference_number=str(body.get("referenceNumber") or challenge.challenge),
+                reference_number=answer.optional_text("referenceNumber") or challenge.challenge,
                 context=context,
                 environment=self.environment.base_url,
                 credential_fingerprint=fingerprint,
                 method=method,
-                obtained_at=now,
+                obtained_at=datetime.now(UTC),
             )
-        reference = str(body["referenceNumber"])
-        auth_token = Secret(body["authenticationToken"]["token"])
-        self._poll(reference, auth_token, context, deadline)
+        reference = answer.text("referenceNumber")
+        auth_token = Secret(answer.item("authenticationToken").text("token"))
+        self._poll(reference, auth_token, context, deadline, submitted)
         access, refresh = self._redeem(reference, auth_token, context, deadline)
         return SessionTokens(
             access_token=access,
@@ -232,26 +272,23 @@ class LoginFlow:
         self, *, context: ContextIdentifier | None = None, deadline: float | None = None
     ) -> Challenge:
         """``POST {signer.challenge_path}`` (no body)."""
+        action = "getting a challenge"
         response = self.transport.request(
-            "POST",
-            self.signer.challenge_path,
-            action="getting a challenge",
-            context=context,
-            deadline=deadline,
+            "POST", self.signer.challenge_path, action=action, context=context, deadline=deadline
         )
         if response.status_code != 200:
-            raise error_from_response(response, "getting a challenge")
-        body = response.json()
-        timestamp = str(body["timestamp"])
-        timestamp_ms = body.get("timestampMs")
+            raise error_from_response(response, action)
+        answer = Answer.of(response, action)
+        stamp = answer.timestamp("timestamp")
+        timestamp_ms = answer.optional_integer("timestampMs")
         if timestamp_ms is None:
             epoch = datetime(1970, 1, 1, tzinfo=UTC)
-            timestamp_ms = (parse_timestamp(timestamp) - epoch) // timedelta(milliseconds=1)
+            timestamp_ms = (stamp - epoch) // timedelta(milliseconds=1)
         return Challenge(
-            challenge=str(body["challenge"]),
-            timestamp=timestamp,
-            timestamp_ms=int(timestamp_ms),
-            client_ip=body.get("clientIp"),
+            challenge=answer.text("challenge"),
+            timestamp=answer.text("timestamp"),
+            timestamp_ms=timestamp_ms,
+            client_ip=answer.optional_text("clientIp"),
         )
 
     def _submit(
@@ -273,36 +310,56 @@ class LoginFlow:
             raise _StartOver(exc) from exc
 
     def _poll(
-        self, reference: str, auth_token: Secret, context: ContextIdentifier, deadline: float
+        self,
+        reference: str,
+        auth_token: Secret,
+        context: ContextIdentifier,
+        deadline: float,
+        submitted: float,
     ) -> None:
-        interval = self.poll_interval
+        base, method = self.environment.base_url, self.signer.method
+        schedule = PollSchedule(
+            typical=self.learned.typical(base, method),
+            first_delay=self.poll_first_delay,
+            interval=self.poll_interval,
+            interval_max=self.poll_interval_max,
+        )
         action = f"checking authentication {reference}"
-        while True:
-            response = self.transport.request(
-                "GET",
-                f"/auth/{reference}",
-                action=action,
-                bearer=auth_token,
-                context=context,
-                deadline=deadline,
+        polls = 0
+
+        def timeout(cause: str = "") -> PollTimeout:
+            return PollTimeout(
+                f"authentication {reference} for {context} was still in progress (status 100)"
+                f" at the login's deadline of {self.poll_deadline:g} s ({polls} status checks"
+                f"{cause}); KSeF may still be verifying the credential: try again later or"
+                " raise refresh.poll_deadline"
             )
+
+        for wait in schedule:
+            self._sleep(max(0.0, min(wait, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                raise timeout()
+            sent = time.monotonic()
+            try:
+                response = self.transport.request(
+                    "GET",
+                    f"/auth/{reference}",
+                    action=action,
+                    bearer=auth_token,
+                    context=context,
+                    deadline=deadline,
+                )
+            except DeadlineExceeded as exc:
+                raise timeout(", the last one unanswered") from exc
+            polls += 1
             if response.status_code != 200:
                 raise error_from_response(response, action)
-            status = response.json().get("status") or {}
-            code = int(status.get("code", 0))
+            status = Answer.of(response, action).item("status")
+            code = status.integer("code")
             if code == 200:
+                self.learned.note(base, method, sent - submitted)
                 return
             if code == 100:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise PollTimeout(
-                        f"authentication {reference} for {context} was still in progress"
-                        f" (status 100) after {self.poll_deadline:g} s; KSeF may still be"
-                        " verifying the credential: try again later or raise"
-                        " RefreshPolicy.poll_deadline"
-                    )
-                self._sleep(min(interval, remaining))
-                interval = min(interval * 1.6, self.poll_interval_max)
                 continue
             error = _status_error(reference, context, code, status)
             if code == 550:
@@ -328,9 +385,12 @@ class LoginFlow:
         if response.status_code >= 500:
             raise _StartOver(error_from_response(response, action))
         if response.status_code != 200:
-            raise error_from_response(response, action)
-        body = response.json()
-        return Token.from_dict(body["accessToken"]), Token.from_dict(body["refreshToken"])
+            error = error_from_response(response, action)
+            if response.status_code == 400 and error.code in ANSWERED_TWICE:
+                raise _StartOver(error, twice=True)
+            raise error
+        answer = Answer.of(response, action)
+        return answer.token("accessToken"), answer.token("refreshToken")
 
     # --- public keys ----------------------------------------------------------------------------
 
@@ -348,16 +408,7 @@ class LoginFlow:
         )
         if response.status_code != 200:
             raise error_from_response(response, action)
-        keys = tuple(
-            PublicKeyCertificate(
-                certificate=base64.b64decode(item["certificate"]),
-                public_key_id=str(item.get("publicKeyId") or item.get("certificateId") or ""),
-                usage=tuple(item.get("usage") or ()),
-                valid_from=parse_timestamp(item["validFrom"]),
-                valid_to=parse_timestamp(item["validTo"]),
-            )
-            for item in response.json()
-        )
+        keys = tuple(_public_key(item) for item in Answer.list_of(response, action))
         with _keys_lock:
             _keys[url] = (time.monotonic(), keys)
         return keys
@@ -384,7 +435,7 @@ class LoginFlow:
             deadline=time.monotonic() + self.poll_deadline,
         )
         if response.status_code == 200:
-            access = Token.from_dict(response.json()["accessToken"])
+            access = Answer.of(response, action).token("accessToken")
             return attrs.evolve(tokens, access_token=access, refreshed_at=datetime.now(UTC))
         if response.status_code == 401 or (
             response.status_code == 400 and _code(response) in (21301, 21304)
@@ -408,6 +459,7 @@ class LoginFlow:
             action=action,
             bearer=bearer.value,
             context=tokens.context,
+            deadline=time.monotonic() + self.poll_deadline,
         )
         if response.status_code in (200, 204):
             return
@@ -419,6 +471,7 @@ class LoginFlow:
         action = "listing sessions"
         result: list[AuthSession] = []
         continuation: str | None = None
+        seen: set[str] = set()
         while True:
             headers = {"x-continuation-token": continuation} if continuation else None
             response = self.transport.request(
@@ -429,14 +482,32 @@ class LoginFlow:
                 params={"pageSize": str(page_size)},
                 headers=headers,
                 context=tokens.context,
+                deadline=time.monotonic() + self.poll_deadline,
             )
             if response.status_code != 200:
                 raise error_from_response(response, action)
-            body = response.json()
-            result.extend(AuthSession.from_json(item) for item in body.get("items") or [])
-            continuation = body.get("continuationToken") or None
-            if not continuation:
+            answer = Answer.of(response, action)
+            result.extend(AuthSession.from_answer(item) for item in answer.items("items"))
+            continuation = answer.optional_text("continuationToken") or None
+            if not continuation or continuation in seen:  # a repeated token would loop forever
                 return result
+            seen.add(continuation)
+
+
+def _public_key(item: Answer) -> PublicKeyCertificate:
+    try:
+        der = base64.b64decode(item.text("certificate"), validate=True)
+    except (binascii.Error, ValueError):
+        item.invalid("certificate", "is not base64")
+    return PublicKeyCertificate(
+        certificate=der,
+        public_key_id=item.optional_text("publicKeyId")
+        or item.optional_text("certificateId")
+        or "",
+        usage=item.strings("usage"),  # type: ignore[arg-type]
+        valid_from=item.timestamp("validFrom"),
+        valid_to=item.timestamp("validTo"),
+    )
 
 
 def _code(response: httpx.Response) -> int | None:
@@ -444,10 +515,10 @@ def _code(response: httpx.Response) -> int | None:
 
 
 def _status_error(
-    reference: str, context: ContextIdentifier, code: int, status: dict[str, Any]
+    reference: str, context: ContextIdentifier, code: int, status: Answer
 ) -> AuthenticationFailed:
-    description = status.get("description")
-    details = tuple(str(d) for d in status.get("details") or ())
+    description = status.optional_text("description")
+    details = status.strings("details")
     message = f"authentication {reference} for {context} ended with status {code}"
     if description:
         message += f": {description}"

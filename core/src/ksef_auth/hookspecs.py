@@ -147,3 +147,11 @@ def ksef_auth_certificate_renewed(event: CertificateEvent) -> None:
     that renewed it fires this (``event.fingerprint`` the old one, ``event.new_fingerprint`` and
     ``event.new_serial`` its successor); the next login of every process sharing the storage
     uses the successor."""
+
+
+@hookspec
+def ksef_auth_system_warning(event: SessionEvent) -> None:
+    """KSeF answered with ``X-System-Warning`` (an early notice of what it will reject in
+    future; the request itself succeeded). ``event.detail`` is the warning, ``[code] message``.
+    Called once per distinct warning and environment in a process; the warnings seen so far are
+    in ``ksef_auth.system_warnings.recent(environment)``."""

@@ -37,10 +37,46 @@ def _strip_slash(url: object) -> str:
     return str(url).rstrip("/")
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback IP address (``127.0.0.0/8``, ``::1``)."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """``url`` without a ``user:password@`` part, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.split("@")[-1] if "@" in url else url
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
+
+
 def _check_base_url(instance: object, attribute: object, value: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base URL must be an http(s) URL with a host, got {value!r}")
+    shown = redact_url(value)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise ValueError(f"base URL {shown!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"base URL must be an https URL with a host, got {shown!r}")
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"base URL {shown!r} carries a user name or password (user:password@host): remove"
+            " it; KSeF authenticates with tokens, and the URL is shown in messages and status"
+        )
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ValueError(
+            f"base URL {shown!r} uses plain http: use https (plain http is accepted only for"
+            " loopback addresses such as a local simulator, http://127.0.0.1:8765/v2)"
+        )
 
 
 @attrs.frozen
@@ -49,6 +85,12 @@ class Environment:
 
     Build one with :meth:`Environment.of`: ``Environment.of("test")`` or, for a local simulator,
     ``Environment.of("http://127.0.0.1:8765/v2")``.
+
+    **The rule: https everywhere except loopback.** A base URL must be ``https://``, or
+    ``http://`` to a loopback address (``localhost``, ``127.0.0.1``, ``[::1]``: a simulator on
+    this machine), and must not carry ``user:password@``; anything else is refused here, when the
+    environment is built, so no request (public keys and challenge included) and no message ever
+    sees it. The transport checks again before its first request.
     """
 
     name: str
@@ -69,8 +111,8 @@ class Environment:
                     return cls(official, url)
             return cls("custom", text)
         raise ValueError(
-            f"unknown environment {value!r}: use test, demo, production, or a base URL"
-            " such as http://127.0.0.1:8765/v2"
+            f"unknown environment {redact_url(text)!r}: use test, demo, production, or a base"
+            " URL such as https://ksef.example.com/v2 (http only for loopback addresses)"
         )
 
     @property
@@ -85,13 +127,7 @@ class Environment:
 
     @property
     def is_loopback(self) -> bool:
-        host = urlsplit(self.base_url).hostname or ""
-        if host == "localhost":
-            return True
-        try:
-            return ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(urlsplit(self.base_url).hostname or "")
 
 
 # --- context identifiers ------------------------------------------------------------------------

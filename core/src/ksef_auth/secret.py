@@ -61,7 +61,9 @@ class Secret:
 
     def fingerprint(self) -> str:
         """A short, stable, one-way identifier (SHA-256, 16 hex chars): safe to log and key by."""
-        return hashlib.sha256(self._value.encode()).hexdigest()[:16]
+        # surrogatepass: a value read with undecodable bytes still has a fingerprint (the
+        # component that uses it reports the bad bytes)
+        return hashlib.sha256(self._value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return "Secret('***')"
@@ -81,7 +83,10 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
+        return hmac.compare_digest(
+            self._value.encode("utf-8", "surrogatepass"),
+            other._value.encode("utf-8", "surrogatepass"),
+        )
 
     def __hash__(self) -> int:
         return hash(("Secret", self.fingerprint()))

@@ -70,6 +70,7 @@ from ksef_auth.flow import REJECTION_STATUSES, AuthSession, LoginFlow
 from ksef_auth.model import Credential, SessionTokens
 from ksef_auth.pacing import pacer_for
 from ksef_auth.strategy import CredentialRotation
+from ksef_auth.system_warnings import SystemWarning
 from ksef_auth.transport import Transport
 
 if TYPE_CHECKING:
@@ -133,12 +134,19 @@ class SessionManager:
         strategy.check()
         self.strategy = strategy
         self.policy = strategy.refresh
-        transport = Transport(strategy.environment, pacer=pacer_for(strategy.store))
+        transport = Transport(
+            strategy.environment,
+            policy=strategy.http,
+            pacer=pacer_for(strategy.store),
+            on_warning=self._system_warning,
+        )
         self.flow = LoginFlow(
             strategy.environment,
             strategy.signer,
             transport=transport,
             poll_deadline=strategy.refresh.poll_deadline,
+            poll_first_delay=strategy.refresh.poll_first_delay,
+            poll_interval=strategy.refresh.poll_interval,
         )
         self._near: _Near = _EMPTY
         self._lock = threading.Lock()
@@ -624,6 +632,10 @@ class SessionManager:
         return True
 
     # --- events ---------------------------------------------------------------------------------
+
+    def _system_warning(self, warning: SystemWarning) -> None:
+        """KSeF's ``X-System-Warning`` (new to this process): the ``system_warning`` event."""
+        self._emit("system_warning", self._near[3], str(warning))
 
     def _emit(
         self,

@@ -23,6 +23,7 @@ from ksef_auth.model import (
     Environment,
     Purpose,
 )
+from ksef_auth.transport import HttpPolicy
 
 if TYPE_CHECKING:
     import httpx
@@ -70,7 +71,14 @@ class RefreshPolicy:
     rejection_backoff: float = attrs.field(default=300.0, validator=_positive)
     """After KSeF rejects the credential (415, 450, 460, ...), fail fast this long (s)."""
     poll_deadline: float = attrs.field(default=120.0, validator=_positive)
-    """Give up polling ``GET /auth/{ref}`` after this many seconds."""
+    """The login's deadline (s): the whole login (every attempt, status poll, retry, start-over
+    and rate-limit wait) ends within it, with ``DeadlineExceeded`` if need be. A refresh gets
+    as long."""
+    poll_first_delay: float | None = attrs.field(default=None)
+    """Seconds from the submission's answer to the first status poll. None (the default):
+    learned, just before the time recent logins to this environment took to be verified."""
+    poll_interval: float = attrs.field(default=0.05, validator=_positive)
+    """Seconds between status polls after a status 100, growing 1.5x per poll up to 2 s."""
     lock_timeout: float = attrs.field(default=60.0, validator=_positive)
     """How long to wait for another process's login or refresh of the same session (s)."""
     store_backoff: float = attrs.field(default=10.0, validator=_positive)
@@ -85,6 +93,8 @@ class RefreshPolicy:
     sees a duplicate login, callers get errors until the store answers)."""
 
     def __attrs_post_init__(self) -> None:
+        if self.poll_first_delay is not None and not self.poll_first_delay >= 0:
+            raise ValueError(f"poll_first_delay must be >= 0, got {self.poll_first_delay}")
         if self.mandatory_fraction >= self.advisory_fraction:
             raise ValueError("mandatory_fraction must be smaller than advisory_fraction")
 
@@ -259,6 +269,7 @@ class Strategy:
     signer: Signer
     store: SessionStore
     refresh: RefreshPolicy = attrs.field(factory=RefreshPolicy)
+    http: HttpPolicy = attrs.field(factory=HttpPolicy.from_env)
     manager: PluginManager | None = attrs.field(default=None, repr=False)
     _session: SessionManager | None = attrs.field(default=None, init=False, repr=False)
     _family: _Contexts = attrs.field(factory=_Contexts, repr=False)
@@ -361,6 +372,7 @@ class Strategy:
             signer=template.signer,
             store=template.store,
             refresh=template.refresh,
+            http=template.http,
             manager=template.manager,
             family=self._family,
         )
@@ -390,6 +402,7 @@ class Strategy:
             signer=signer if signer is not None else template.signer,
             store=template.store,
             refresh=refresh if refresh is not None else template.refresh,
+            http=template.http,
             manager=template.manager,
             family=self._family,
         )

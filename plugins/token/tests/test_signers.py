@@ -221,3 +221,67 @@ def test_hmac_login_against_the_simulator(running: RunningSimulator) -> None:
         assert current is not None and current.refresh_token is None
         with s.client() as client:
             assert client.get("/auth/sessions").status_code == 200
+
+
+# --- refused before anything is sent --------------------------------------------------------------
+
+
+def sign_request(token: str, entry: PublicKeyCertificate, context: ContextIdentifier = CONTEXT):
+    return SignRequest(CHALLENGE, context, KsefToken(token), ENV, (entry,))
+
+
+def test_a_token_too_long_for_rsa_oaep_is_a_credential_error() -> None:
+    _, entry = key_pair(datetime.now(UTC) - timedelta(days=1))
+    fits = f"20250101-EC-1111111111-2222222222-33|nip-{NIP}|" + "a" * 100
+    KsefTokenSigner().sign(sign_request(fits, entry))  # ~150 bytes + timestamp: fits
+    too_long = fits + "b" * 60  # over the 190 bytes a 2048-bit key takes
+    with pytest.raises(CredentialError) as info:
+        KsefTokenSigner().sign(sign_request(too_long, entry))
+    message = str(info.value)
+    assert "RSA-OAEP" in message and "2048-bit" in message and "190 bytes" in message
+    assert too_long not in message and "a" * 20 not in message
+
+
+def test_a_token_with_bytes_that_are_not_utf8_is_a_credential_error() -> None:
+    _, entry = key_pair(datetime.now(UTC) - timedelta(days=1))
+    # what os.environ or a file read with surrogateescape gives for latin-1 bytes
+    token = f"20250101-EC-1111111111-2222222222-33|nip-{NIP}|za\udcbf" + "c" * 60
+    credential = KsefToken(token)
+    assert credential.fingerprint  # the session key can still be made
+    for call in (
+        lambda: KsefTokenSigner().preflight(credential, CONTEXT, ENV),
+        lambda: KsefTokenSigner().sign(sign_request(token, entry)),
+        lambda: HmacSigner().preflight(credential, CONTEXT, ENV),
+    ):
+        with pytest.raises(CredentialError, match="not UTF-8 at position"):
+            call()
+
+
+def test_a_token_issued_for_another_nip_is_refused_before_sending(
+    running: RunningSimulator,
+) -> None:
+    token = running.sim.issue_ksef_token(OTHER_NIP)  # "...|nip-7010002139|..."
+    before = running.sim.counters()["endpoints"].get("POST /auth/ksef-token", {}).get("calls", 0)
+    s = strategy(running, KsefTokenSigner(), KsefToken(token, source="env KSEF_TOKEN"), NIP)
+    with pytest.raises(CredentialError) as info:
+        s.token()
+    message = str(info.value)
+    assert f"Nip:{OTHER_NIP}" in message and f"Nip:{NIP}" in message
+    assert "env KSEF_TOKEN" in message  # which source gave it
+    assert "grant" not in message and token not in message
+    after = running.sim.counters()["endpoints"].get("POST /auth/ksef-token", {}).get("calls", 0)
+    assert after == before  # nothing was submitted
+
+
+def test_token_context_reading() -> None:
+    from ksef_auth_token.ksef_token import token_context
+
+    ref = "20251010-EC-1DCE3E3000-12ECB5B36E-45"
+    assert token_context(f"{ref}|nip-{NIP}|ab") == ContextIdentifier.nip(NIP)
+    internal = ContextIdentifier.internal_id("5265877635-12345")
+    assert token_context(f"{ref}|internalId-5265877635-12345|ab") == internal
+    assert token_context(f"{ref}|something-else|ab") is None  # unknown: KSeF decides
+    assert token_context("no bars at all") is None
+    signer = KsefTokenSigner()
+    # a token of a NIP's internal context may be presented for that NIP's contexts: KSeF decides
+    signer.preflight(KsefToken(f"{ref}|nip-5265877635|ab"), internal, ENV)

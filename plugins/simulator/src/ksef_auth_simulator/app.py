@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ksef_auth_simulator import auth_flow, bodies, hmac_flow, sessions, token_admin
 from ksef_auth_simulator.errors import (
@@ -28,7 +28,7 @@ from ksef_auth_simulator.errors import (
     gone,
     unauthorized,
 )
-from ksef_auth_simulator.faults import FaultAction, FaultRule
+from ksef_auth_simulator.faults import BODIES, FaultAction, FaultRule
 from ksef_auth_simulator.refs import iso
 from ksef_auth_simulator.simulator import Simulator
 
@@ -118,6 +118,9 @@ def endpoint(sim: Simulator, route: KsefRoute) -> Callable[[Request], Awaitable[
             response = await route.handler(request, ip)
         except SimulatorError as exc:
             response = error_response(sim, exc, request)
+        test_warning = request.headers.get("x-test-system-warning")
+        if test_warning:  # TEST echoes it as a system warning
+            response.headers["X-System-Warning"] = test_warning
         sim.stats.request(name, response.status_code, context or request.scope.get("ksef_context"))
         return response
 
@@ -315,6 +318,12 @@ class FaultLayer:
                 self.sim.stats.request(f"{method} {relative}", 0)
                 await _drop(send)
                 return
+            if action.body is not None:
+                media, content = BODIES[action.body]
+                status = action.status or 200
+                self.sim.stats.request(f"{method} {relative}", status)
+                await Response(content, status_code=status, media_type=media)(scope, receive, send)
+                return
             if action.status is not None:
                 error = _injected(action.status, action.retry_after)
                 response = error_response(self.sim, error, Request(scope, receive))
@@ -324,7 +333,27 @@ class FaultLayer:
                 return
             scope = dict(scope)
             scope["ksef_fault"] = action
+            if action.drop_after:  # handled, then the answer is lost on the way back
+                await self.app(scope, receive, _swallow)
+                self.sim.stats.event("dropped_connections")
+                await _drop(send)
+                return
+            if action.warning:
+                send = _with_header(send, b"x-system-warning", action.warning.encode())
         await self.app(scope, receive, send)
+
+
+async def _swallow(message: Message) -> None:
+    """A ``send`` that loses the answer (a connection dropped after the request was handled)."""
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (name, value)]}
+        await send(message)
+
+    return sending
 
 
 async def _drop(send: Send) -> None:

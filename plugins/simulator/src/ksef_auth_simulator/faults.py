@@ -8,6 +8,12 @@ reproducible). When it fires it does, in this order: wait ``delay`` seconds; dro
 (``drop``); answer ``status`` (429 with ``Retry-After: retry_after``, 500, 503...); or let the
 request through while marking the authentication operation it starts or reads as ``stuck``
 (status 100 forever) or forced to end with ``auth_status`` (e.g. 550, 460).
+
+What a broken middlebox does: ``body`` answers ``status`` (default 200) with a body that is not
+KSeF's (``"html"``: a captive portal's page, ``"garbage"``, ``"empty"``, ``"{}"``) without
+handling the request; ``drop_after`` handles the request and then drops the connection instead
+of answering (the client cannot know it was processed); ``warning`` adds an
+``X-System-Warning`` header to the answer.
 """
 
 from __future__ import annotations
@@ -17,6 +23,18 @@ import random
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+#: bodies a ``body`` rule answers with: (content type, content)
+BODIES: dict[str, tuple[str, bytes]] = {
+    "html": (
+        "text/html; charset=utf-8",
+        b"<!DOCTYPE html><html><head><title>Wi-Fi login</title></head>"
+        b"<body><form action='/login'>Accept the terms to continue</form></body></html>",
+    ),
+    "garbage": ("application/json", b"\x89\x00\xffnot json at all{{"),
+    "empty": ("application/json", b""),
+    "{}": ("application/json", b"{}"),
+}
 
 
 @dataclass
@@ -32,11 +50,19 @@ class FaultRule:
     drop: bool = False
     stuck: bool = False
     auth_status: int | None = None
+    body: str | None = None
+    drop_after: bool = False
+    warning: str | None = None
     calls: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
-        if self.status is not None and not 400 <= int(self.status) <= 599:
+        if self.body is not None:
+            if self.body not in BODIES:
+                raise ValueError(f"body must be one of {sorted(BODIES)}")
+            if self.status is not None and not 200 <= int(self.status) <= 599:
+                raise ValueError("status must be an HTTP status (200-599)")
+        elif self.status is not None and not 400 <= int(self.status) <= 599:
             raise ValueError("status must be an HTTP error code (400-599)")
         if self.probability is not None and not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be within 0..1")
@@ -90,6 +116,9 @@ class FaultAction:
     retry_after: int | None = None
     stuck: bool = False
     auth_status: int | None = None
+    body: str | None = None
+    drop_after: bool = False
+    warning: str | None = None
 
 
 class FaultSet:
@@ -125,9 +154,14 @@ class FaultSet:
                 action = action or FaultAction()
                 action.delay += rule.delay or 0.0
                 action.drop = action.drop or rule.drop
-                if action.status is None and rule.status is not None:
+                if action.body is None and rule.body is not None:
+                    action.body = rule.body
+                    action.status = rule.status
+                elif action.status is None and rule.status is not None:
                     action.status = rule.status
                     action.retry_after = rule.retry_after
+                action.drop_after = action.drop_after or rule.drop_after
+                action.warning = action.warning or rule.warning
                 action.stuck = action.stuck or rule.stuck
                 if action.auth_status is None:
                     action.auth_status = rule.auth_status

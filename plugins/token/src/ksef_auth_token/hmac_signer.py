@@ -74,6 +74,13 @@ class HmacSigner:
         secret = credential.token if isinstance(credential, KsefToken) else credential.secret
         if not secret:
             raise CredentialError("the hmac signer got an empty secret")
+        try:
+            secret.reveal().encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CredentialError(
+                f"the hmac signer's secret has a character that is not UTF-8 at position"
+                f" {exc.start} (bytes in another encoding): set the secret again"
+            ) from None
 
     def sign(self, request: SignRequest) -> Submission:
         credential = request.credential

@@ -3,6 +3,14 @@
 The token and the challenge's millisecond timestamp, ``"<token>|<timestampMs>"``, are encrypted
 with RSA-OAEP (SHA-256, MGF1-SHA-256, no label) under KSeF's current ``KsefTokenEncryption``
 public key, base64-encoded and sent with that key's ``publicKeyId``.
+
+Refused before anything is sent, with a :class:`~ksef_auth.errors.CredentialError` that never
+contains the token: a credential that is not a KSeF token; a token that is not KSeF 2.0's shape
+(``<reference>|<context>|<hex>``); one with characters that are not UTF-8 (bytes from a file or
+a variable in another encoding); one whose text names another context than the login's
+(``...|nip-5261040828|...`` for a login as another NIP: KSeF would end it with status 450,
+which reads as a bad token); and one too long to encrypt under KSeF's key (RSA-OAEP with
+SHA-256 takes at most the key's size in bytes - 66: 190 bytes under a 2048-bit key).
 """
 
 from __future__ import annotations
@@ -84,8 +92,57 @@ def current_key(
     return max(valid, key=lambda k: k.valid_from)
 
 
+#: bytes RSA-OAEP with SHA-256 adds: the plaintext may be at most key bytes - this
+OAEP_OVERHEAD = 2 * 32 + 2
+#: the token types KSeF writes in a token's middle part, by context type
+_TOKEN_CONTEXT_TYPES = {
+    "nip": "Nip",
+    "internalid": "InternalId",
+    "nipvatue": "NipVatUe",
+    "peppolid": "PeppolId",
+}
+
+
+def token_bytes(token: str) -> bytes:
+    """The token as UTF-8, or a :class:`CredentialError` saying where it is not."""
+    try:
+        return token.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CredentialError(
+            f"the KSeF token has a character that is not UTF-8 at position {exc.start}"
+            " (bytes in another encoding, e.g. from a file saved as latin-1 or UTF-16); KSeF"
+            " tokens are ASCII: copy the token again from KSeF"
+        ) from None
+
+
+def token_context(token: str) -> ContextIdentifier | None:
+    """The context a KSeF 2.0 token's text names (``<ref>|nip-5261040828|<hex>``), or None
+    when its middle part is not a context this signer can read."""
+    parts = token.split("|")
+    if len(parts) != 3:
+        return None
+    kind, _, value = parts[1].partition("-")
+    context_type = _TOKEN_CONTEXT_TYPES.get(kind.lower())
+    if context_type is None or not value:
+        return None
+    try:
+        return ContextIdentifier(context_type, value)
+    except ValueError:
+        return None
+
+
+def _other_context(named: ContextIdentifier, context: ContextIdentifier) -> bool:
+    """Whether a token naming ``named`` certainly belongs to another context than ``context``:
+    the same type with another value, or another NIP altogether."""
+    if named.type == context.type:
+        return named.value != context.value
+    return named.nip_part is not None and named.nip_part != context.nip_part
+
+
 def encrypt_token(token: str, timestamp_ms: int, key: PublicKeyCertificate) -> str:
-    """base64(RSA-OAEP-SHA256/MGF1-SHA256(``f"{token}|{timestamp_ms}"``)) under ``key``."""
+    """base64(RSA-OAEP-SHA256/MGF1-SHA256(``f"{token}|{timestamp_ms}"``)) under ``key``.
+
+    Raises :class:`CredentialError` when the token is not UTF-8 or too long for ``key``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -95,8 +152,16 @@ def encrypt_token(token: str, timestamp_ms: int, key: PublicKeyCertificate) -> s
         raise KsefAuthError(
             f"KSeF's {KEY_USAGE} key {key.public_key_id} is not RSA; only RSA-OAEP is supported"
         )
+    plaintext = token_bytes(token) + f"|{timestamp_ms}".encode()
+    room = public_key.key_size // 8 - OAEP_OVERHEAD
+    if len(plaintext) > room:
+        raise CredentialError(
+            f"the KSeF token is {len(plaintext) - len(str(timestamp_ms)) - 1} bytes long;"
+            f" with the timestamp that is more than RSA-OAEP under KSeF's"
+            f" {public_key.key_size}-bit key can encrypt ({room} bytes). KSeF tokens are about"
+            " 120 characters: check that the source holds the token alone (no extra text)"
+        )
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-    plaintext = f"{token}|{timestamp_ms}".encode()
     return base64.b64encode(public_key.encrypt(plaintext, oaep)).decode("ascii")
 
 
@@ -129,10 +194,20 @@ class KsefTokenSigner:
                 f"the ksef-token signer needs a KSeF token, got a {type(credential).__name__};"
                 " use a credential source that provides one, or another signer"
             )
-        if not credential.token or "|" not in credential.token.reveal().strip("|"):
+        text = credential.token.reveal()
+        where = f" (from {credential.source})" if credential.source else ""
+        if not credential.token or "|" not in text.strip("|"):
             raise CredentialError(
-                "this does not look like a KSeF 2.0 token (expected"
+                f"this does not look like a KSeF 2.0 token{where} (expected"
                 " '<reference>|<context>|<hex>'; KSeF 1.0 tokens do not work in 2.0)"
+            )
+        token_bytes(text)
+        named = token_context(text)
+        if named is not None and _other_context(named, context):
+            raise CredentialError(
+                f"this KSeF token{where} was issued for {named} (its text names that context),"
+                f" but the login is for {context}: use a token issued in {context}, or log in"
+                f" as {named}; KSeF would refuse it (status 450)"
             )
 
     def sign(self, request: SignRequest) -> Submission:
