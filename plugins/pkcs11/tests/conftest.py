@@ -14,16 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hsm_support import PIN, LocalCa, SoftHsm, find_softhsm
+from hsm_support import NOT_INSTALLED, PIN, LocalCa, SoftHsm, find_softhsm
 
 from ksef_auth import KeySpec, SecretRef
 from ksef_auth_pkcs11 import Pkcs11KeyStore
 from ksef_auth_pkcs11.module import forget_all
-
-NOT_INSTALLED = (
-    "SoftHSM2 is not installed, so the pkcs11 tests did not run (apt-get install softhsm2;"
-    " python3 -m nox -s 'plugin(pkcs11)' installs it and runs them)"
-)
 
 if find_softhsm() is None:
     collect_ignore_glob = ["test_pkcs11_*.py"]  # test_softhsm.py reports it, once

@@ -23,6 +23,11 @@ PIN = "Tok3n-PIN-4711"
 SO_PIN = "SO-PIN-0815-secret"
 WRONG_PIN = "Wr0ng-PIN-9999"
 
+NOT_INSTALLED = (
+    "SoftHSM2 is not installed, so the pkcs11 tests did not run (apt-get install softhsm2;"
+    " python3 -m nox -s 'plugin(pkcs11)' installs it and runs them)"
+)
+
 MODULE_CANDIDATES = (
     os.environ.get("SOFTHSM2_MODULE", ""),
     "/usr/lib/softhsm/libsofthsm2.so",

@@ -4,8 +4,7 @@ did not run, and why (conftest.py leaves them out)."""
 from __future__ import annotations
 
 import pytest
-from conftest import NOT_INSTALLED
-from hsm_support import find_softhsm
+from hsm_support import NOT_INSTALLED, find_softhsm
 
 if find_softhsm() is None:
     pytest.skip(NOT_INSTALLED, allow_module_level=True)
