@@ -145,6 +145,13 @@ def test_binary_pkcs12_from_name_file(
 ) -> None:
     path = tmp_path / "seal.p12"
     path.write_bytes(p12_of(seal))
+    path.chmod(0o644)
+    monkeypatch.delenv("SEAL", raising=False)
+    monkeypatch.setenv("SEAL_FILE", str(path))
+    with pytest.raises(CredentialError, match="open to other users .* chmod 600") as info:
+        EnvToken(var="SEAL", kind="certificate").load(REQUEST)
+    assert not isinstance(info.value, NotAvailable)
+    path.chmod(0o600)
     monkeypatch.delenv("SEAL", raising=False)
     monkeypatch.setenv("SEAL_FILE", str(path))
     monkeypatch.setenv("SEAL_PASSWORD", PASSWORD)

@@ -51,12 +51,73 @@ class TestPkcs11Contract(CredentialSourceContract):
         return REQUEST
 
     @pytest.fixture
-    def source(self, enroll: Any) -> Pkcs11Source:
-        return source_from(enroll("ec-p256"))
+    def table(self, enroll: Any) -> dict[str, Any]:
+        return enroll("ec-p256")
+
+    @pytest.fixture
+    def source(self, table: dict[str, Any]) -> Pkcs11Source:
+        return source_from(table)
 
     @pytest.fixture
     def unavailable_source(self, softhsm: SoftHsm, pin: SecretRef) -> Pkcs11Source:
         return Pkcs11Source(module=softhsm.module, token_label="not-inserted", label="x", pin=pin)
+
+    @pytest.fixture
+    def rotate(self, table: dict[str, Any], store: Any, ca: LocalCa) -> Any:
+        """A renewed certificate for the same key, written beside it: the latest-ending wins."""
+
+        def renew() -> None:
+            from ksef_auth_pkcs11.module import TokenSelector, token_session
+
+            session = token_session(table["module"], TokenSelector(label=table["token_label"]))
+            key_id = bytes.fromhex(table["id"])
+
+            def public(s: Any) -> Any:
+                from ksef_auth_pkcs11.key import find_private_key
+                from ksef_auth_pkcs11.objects import key_public_key
+
+                return key_public_key(s, find_private_key(s, session, label=None, key_id=key_id))
+
+            renewed = ca.issue(session.run(public, store.pin_source), days=60)
+            session.run(
+                lambda s: store_certificate(s, renewed, label=table["label"], key_id=key_id),
+                store.pin_source,
+                writable=True,
+            )
+
+        return renew
+
+    @pytest.fixture
+    def keyed_source(self, enroll: Any, softhsm: SoftHsm, pin: SecretRef) -> Pkcs11Source:
+        from ksef_auth.testing import NIPS
+
+        first = enroll("ec-p256", label=f"seal-{NIPS[0]}")
+        enroll("ec-p256", label=f"seal-{NIPS[1]}")
+        return source_from(first, label="seal-{nip}", id=None)
+
+    @pytest.fixture
+    def failing_sources(
+        self, table: dict[str, Any], store: Any, ca: LocalCa, monkeypatch: pytest.MonkeyPatch
+    ) -> dict[str, Pkcs11Source]:
+        from ksef_auth import KeySpec
+
+        other = store.generate(KeySpec(label="other"))
+        wrong = ca.issue(software_key("ec").public_key())
+        session = token_session(table["module"], TokenSelector(label=table["token_label"]))
+        assert other.id is not None
+        session.run(
+            lambda s: store_certificate(s, wrong, label="other", key_id=other.id),
+            store.pin_source,
+            writable=True,
+        )
+        monkeypatch.setenv("KIT_WRONG_PIN", WRONG_PIN)
+        return {
+            "wrong PIN": source_from(table, pin=SecretRef.env("KIT_WRONG_PIN")),
+            "certificate of another key": source_from(table, label="other", id=None),
+            "key without a certificate": source_from(
+                table, label=None, id=store.generate(KeySpec(label="bare")).id.hex()
+            ),
+        }
 
 
 @pytest.mark.parametrize("algorithm", ["ec-p256", "rsa-2048"])
@@ -241,6 +302,7 @@ def test_a_missing_key_lists_the_keys_there(enroll: Any) -> None:
     table = enroll("ec-p256", label="seal")
     with pytest.raises(KeyNotFound, match=r"no private key with label 'other' on token") as info:
         source_from(table, label="other", id=None).load(REQUEST)
+    assert isinstance(info.value, NotAvailable)  # none here: a chain moves on
     assert f"'seal' (id {table['id']})" in str(info.value)
     with pytest.raises(KeyNotFound, match="id 00ff"):
         source_from(table, id="00ff").load(REQUEST)
@@ -249,8 +311,11 @@ def test_a_missing_key_lists_the_keys_there(enroll: Any) -> None:
 def test_two_keys_with_one_label(enroll: Any) -> None:
     table = enroll("ec-p256", label="twin")
     enroll("ec-p256", label="twin")
-    with pytest.raises(KeyNotFound, match="2 private keys .* have label 'twin': set id too"):
+    with pytest.raises(
+        Pkcs11Error, match="2 private keys .* have label 'twin': set id too"
+    ) as info:
         source_from(table, id=None).load(REQUEST)
+    assert not isinstance(info.value, NotAvailable)  # two keys is a problem, not "none here"
     assert source_from(table).load(REQUEST)  # the id tells them apart
 
 

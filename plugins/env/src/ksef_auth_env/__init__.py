@@ -86,15 +86,19 @@ def read_variable(name: str, *, secret: bool = True) -> str | None:
 
 def read_material(name: str) -> str | bytes | None:
     """Certificate material from ``name`` (text), or the bytes of the file ``name_FILE`` names
-    (a PKCS#12 file may be binary); None when neither is set."""
+    (a PKCS#12 file may be binary); None when neither is set. A file of this user open to
+    others is refused (:func:`ksef_auth.files.check_secret_file`)."""
     value = os.environ.get(name)
     if value and value.strip():
         return value
     path = os.environ.get(f"{name}_FILE")
     if not path:
         return None
+    file = Path(path)
     try:
-        data = Path(path).read_bytes()
+        with file.open("rb") as handle:  # a private key or PKCS#12: kept from other users
+            check_secret_file(file, f"{name}_FILE: the file", os.fstat(handle.fileno()))
+            data = handle.read()
     except OSError as exc:
         raise CredentialError(
             f"{name}_FILE points to {path}, which cannot be read ({exc.strerror});"

@@ -39,8 +39,10 @@ class PinLocked(Pkcs11Error):
     (SO PIN, PUK) can unlock it."""
 
 
-class KeyNotFound(Pkcs11Error):
-    """No private key on the token matches the label or id (the message lists those there)."""
+class KeyNotFound(Pkcs11Error, NotAvailable):
+    """No private key on the token has the label or id (the message lists those there): for a
+    label naming the context (``seal-{nip}``), this context has no key here, and a chain moves
+    on."""
 
 
 class CertificateNotFound(Pkcs11Error, CertificateError):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ksef_auth import CertificateError
 from ksef_auth.keys import HashName
-from ksef_auth_pkcs11.errors import KeyNotFound
+from ksef_auth_pkcs11.errors import KeyNotFound, Pkcs11Error
 from ksef_auth_pkcs11.module import TokenSession
 from ksef_auth_pkcs11.pin import PinSource
 
@@ -100,7 +100,7 @@ def find_private_key(
     session: Any, token: TokenSession, *, label: str | None, key_id: bytes | None
 ) -> Any:
     """The one private key with ``label`` and/or ``key_id``; :class:`KeyNotFound` listing the
-    keys on the token otherwise."""
+    keys on the token when there is none, :class:`Pkcs11Error` when there are several."""
     from pkcs11 import Attribute, ObjectClass
 
     template: dict[Any, Any] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
@@ -120,7 +120,7 @@ def find_private_key(
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
-        raise KeyNotFound(
+        raise Pkcs11Error(
             f"{len(found)} private keys on {token.describe()} have {wanted}: set id too"
             " (ksef-auth pkcs11 list shows them)"
         )

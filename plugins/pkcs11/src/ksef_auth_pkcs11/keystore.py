@@ -79,7 +79,8 @@ class Pkcs11KeyStore:
         from pkcs11.util.ec import encode_named_curve_parameters
 
         token = token_session(resolve_module(self.module), self._selector)
-        pin = PinSource(self.pin, self.pin_prompt)
+        pin = self.pin_source
+        token.check_pin(pin)
         key_id = os.urandom(8)
         common = {"store": True, "label": spec.label, "id": key_id}
         public_template: dict[Any, Any] = {
@@ -174,10 +175,14 @@ class Pkcs11KeyStore:
         return table
 
     @property
+    def pin_source(self) -> PinSource:
+        return PinSource(self.pin, self.pin_prompt)
+
+    @property
     def _selector(self) -> TokenSelector:
         return TokenSelector(self.token_label, self.slot, self.token_serial)
 
     def __repr__(self) -> str:
-        pin = PinSource(self.pin, self.pin_prompt).describe()
+        pin = self.pin_source.describe()
         token = self._selector.describe()
         return f"Pkcs11KeyStore(token={token!r}, module={self.module!r}, pin={pin!r})"

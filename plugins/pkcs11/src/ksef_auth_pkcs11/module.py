@@ -286,6 +286,7 @@ class TokenSession:
         self._writable = False
         self._generation = -1
         self._refused: set[str] = set()
+        self._opened_with: str | None = None
 
     def describe(self) -> str:
         if self.label is not None:
@@ -316,6 +317,21 @@ class TokenSession:
                             " still inserted? Put it back and try again"
                         ) from None
             raise AssertionError("unreachable")
+
+    def check_pin(self, pin: PinSource) -> None:
+        """When the token is already open in this process, refuse a PIN read from a variable or
+        file that is not the one it was opened with (the token itself would not be asked: its
+        login belongs to the whole process). A prompt is not asked again."""
+        with self.module.lock:
+            if self._session is None or self._opened_with is None or pin.ref is None:
+                return
+            if pin.problem():
+                raise Pkcs11Error(f"the PIN of {self.describe()} cannot be read: {pin.problem()}")
+            if pin.fingerprint(pin.get(self.describe()), self.serial or "") != self._opened_with:
+                raise PinIncorrect(
+                    f"the PIN from {pin.describe()} is not the one {self.describe()} was opened"
+                    " with in this process: fix it there (the token was not asked again)"
+                )
 
     def close(self) -> None:
         with self.module.lock:
@@ -374,7 +390,9 @@ class TokenSession:
                 " fix the PIN where it is read from"
             )
         try:
-            return token.open(rw=writable, user_pin=secret.reveal())
+            session = token.open(rw=writable, user_pin=secret.reveal())
+            self._opened_with = fingerprint
+            return session
         except pkcs11.UserAlreadyLoggedIn:
             return self._call(lambda: token.open(rw=writable))  # another of our sessions is
         except pkcs11.PinLocked:

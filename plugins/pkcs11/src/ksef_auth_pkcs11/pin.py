@@ -74,6 +74,7 @@ class PinSource:
 
     @staticmethod
     def fingerprint(pin: Secret, token_serial: str) -> str:
-        """A one-way mark of a PIN refused by a token, to never try it there twice."""
-        text = f"ksef-auth-pkcs11/refused\x00{token_serial}\x00{pin.reveal()}"
+        """A one-way mark of a PIN for a token, kept in memory (never the PIN): to never try a
+        refused PIN twice, and to tell the PIN a token was opened with."""
+        text = f"ksef-auth-pkcs11/pin\x00{token_serial}\x00{pin.reveal()}"
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -132,6 +132,7 @@ class Pkcs11Source:
         module = resolve_module(self.module)
         token = token_session(module, self.selector)
         pin = self.pin_source
+        token.check_pin(pin)
         file_certificates = self._file_certificates()
 
         def find(session: Any) -> tuple[Pkcs11Key, x509.Certificate, list[x509.Certificate]]:
