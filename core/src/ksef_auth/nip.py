@@ -6,6 +6,7 @@ These are plain value checks, shared by the client side and the simulator alike.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 _NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
 _PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
@@ -61,6 +62,11 @@ def normalize_pesel(value: str) -> str:
     month = digits[2] * 10 + digits[3]
     if month % 20 not in range(1, 13):
         raise ValueError("PESEL is invalid: its month digits are out of range")
+    century = {0: 1900, 20: 2000, 40: 2100, 60: 2200, 80: 1800}[month - month % 20]
+    try:
+        date(century + digits[0] * 10 + digits[1], month % 20, digits[4] * 10 + digits[5])
+    except ValueError:
+        raise ValueError("PESEL is invalid: its birth date does not exist") from None
     return text
 
 
