@@ -58,6 +58,8 @@ def test_demo_prints_no_secret_and_restores_the_environment() -> None:
     report = demo.run()
     text = out.getvalue()
     assert report["ok"], text
+    if "ksef-certificate" in [row["name"] for row in report["strategies"]]:
+        assert "enrolling a KSeF certificate" in text
     assert len(demo.secrets) >= len(report["strategies"])
     for secret in demo.secrets:
         assert secret not in text

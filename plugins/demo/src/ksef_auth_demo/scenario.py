@@ -1,7 +1,9 @@
 """The demo: a simulator, a strategy per installed credential and signer, and one session's life.
 
 Everything goes through the public API: strategies are composed as a dict and loaded with
-:func:`ksef_auth.config.load`, plugins are named, never imported. Steps:
+:func:`ksef_auth.config.load`, plugins are named, never imported (except that the KSeF-certificate
+recipe first enrolls its certificate through ``ksef_auth_ksefcert``'s public API, as
+``ksef-auth cert enroll`` does). Steps:
 
 1. start the simulator in this process on a free loopback port (short token lifetimes so a
    refresh comes within seconds, a small authentication delay so polling shows);
@@ -46,6 +48,7 @@ NIPS = (
     "6452586378",
     "1181790063",
     "8992689516",
+    "1010057137",
 )
 
 
@@ -79,6 +82,15 @@ RECIPES = (
     ),
     Recipe("pkcs12", (("credential_source", "pkcs12"), ("signer", "xades")), "PKCS#12, XAdES"),
     Recipe("pem", (("credential_source", "pem"), ("signer", "xades")), "PEM files, XAdES"),
+    Recipe(
+        "ksef-certificate",
+        (
+            ("credential_source", "ksef-certificate"),
+            ("credential_source", "test-certificate"),
+            ("signer", "xades"),
+        ),
+        "KSeF certificate, XAdES",
+    ),
     Recipe(
         "cloud-chain",
         (("credential_source", "env"), ("credential_source", "paas"), ("signer", "ksef-token")),
@@ -212,7 +224,7 @@ class Demo:
             if missing:
                 skipped.append({"name": recipe.name, "reason": missing})
                 continue
-            table = self._recipe(recipe.name, nip, sim, temp)
+            table = self._recipe(recipe.name, nip, sim, temp, running.base_url)
             credential = table["credential"]
             chain = credential if isinstance(credential, list) else [credential]
             self._sources[recipe.name] = " > ".join(spec["use"] for spec in chain)
@@ -228,7 +240,9 @@ class Demo:
         )
         return {name: config.strategy(name) for name in config.names()}, skipped
 
-    def _recipe(self, name: str, nip: str, sim: Any, temp: Path) -> dict[str, Any]:
+    def _recipe(
+        self, name: str, nip: str, sim: Any, temp: Path, base_url: str = ""
+    ) -> dict[str, Any]:
         from ksef_auth_demo import certs
 
         if name == "ksef-token":
@@ -274,7 +288,38 @@ class Demo:
                 "credential": {**credential, "password": {"env": variable}},
                 "signer": "xades",
             }
+        if name == "ksef-certificate":  # enrolled after a login with a test seal, then alone
+            password = secrets.token_urlsafe(16)
+            variable = self._set("KSEF_CERT_PASSWORD", password)
+            path = temp / "ksef-certificate.p12"
+            self._enroll(base_url, nip, path, variable)
+            kept = {"use": "ksef-certificate", "path": str(path), "password": {"env": variable}}
+            # renew = false: its first look at KSeF's record would count as a request below
+            return {"credential": {**kept, "renew": False}, "signer": "xades"}
         raise ValueError(f"unknown recipe {name!r}")
+
+    def _enroll(self, base_url: str, nip: str, path: Path, password_variable: str) -> None:
+        """A KSeF certificate for ``nip``, enrolled after a XAdES login with a test seal and
+        kept in ``path``: what ``ksef-auth cert enroll`` does (ksef_auth_ksefcert's API)."""
+        from ksef_auth import SecretRef
+        from ksef_auth_ksefcert import CertificatesClient, Pkcs12KeyStore, enroll
+
+        seal = load(
+            {
+                "strategy": {
+                    "seal": {
+                        "environment": base_url,
+                        "context": nip,
+                        "credential": {"use": "test-certificate"},
+                        "signer": "xades",
+                    }
+                }
+            },
+            manager=self.manager,
+        ).strategy("seal")
+        store = Pkcs12KeyStore(path, SecretRef.env(password_variable))
+        self.progress.line(f"enrolling a KSeF certificate for {nip} (a test seal logs in)")
+        enroll(CertificatesClient(seal), store, name="Serwer demo")
 
     # --- logging in -----------------------------------------------------------------------------
 

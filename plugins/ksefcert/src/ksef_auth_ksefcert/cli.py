@@ -55,6 +55,20 @@ def _client(config_path: Path | None, profile_name: str | None) -> CertificatesC
     return CertificatesClient(profiles.strategy(name))
 
 
+def _own_serial(config_path: Path | None, profile_name: str | None) -> str:
+    """The serial number of the certificate the profile logs in with."""
+    from ksef_auth import CertificateCredential
+    from ksef_auth_ksefcert.records import serial_of
+
+    profiles, name = _strategy(config_path, profile_name)
+    credential = profiles.strategy(name).load_credential(purpose="check")
+    if not isinstance(credential, CertificateCredential):
+        raise click.UsageError(
+            f"profile {name!r} does not log in with a certificate: give the SERIAL"
+        )
+    return serial_of(credential.certificate)
+
+
 def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
 
@@ -338,8 +352,8 @@ def _profile_for(profiles: ProfileStore, base: str, enrolled: Any) -> Any:
         credential=table,
         signer="xades",
         store=origin.store,
-        description=f"KSeF certificate {enrolled.serial}"
-        + (" (renews itself)" if renewing else ""),
+        description=f"KSeF certificate {enrolled.name!r}"
+        + (" (renews itself)" if renewing else f" ({enrolled.serial})"),
     )
 
 
@@ -435,9 +449,10 @@ def show_command(
     pem_path: Path | None,
     as_json: bool,
 ) -> None:
-    """A KSeF certificate's record and the certificate itself (or an enrollment's status)."""
-    if (serial is None) == (reference is None):
-        raise click.UsageError("give a SERIAL, or --enrollment REF")
+    """A KSeF certificate's record and the certificate itself (default: the one the profile
+    logs in with), or an enrollment's status."""
+    if serial is not None and reference is not None:
+        raise click.UsageError("give a SERIAL or --enrollment REF, not both")
     client = _client(config_path, profile_name)
     if reference is not None:
         status = client.status(reference)
@@ -457,8 +472,7 @@ def show_command(
             if status.serial:
                 click.echo(f"certificate: {status.serial}")
         return
-    assert serial is not None
-    serial = serial.upper()
+    serial = serial.upper() if serial else _own_serial(config_path, profile_name)
     info = client.find(serial)
     if info is None:
         raise click.ClickException(f"no KSeF certificate {serial} for this subject")
@@ -580,16 +594,30 @@ def renew_command(profile_name: str | None, config_path: Path | None, force: boo
 
 
 @click.command("shorten")
-@click.argument("serial")
-@click.option("--valid-to", required=True, callback=_time_option, help="New end (ISO 8601).")
+@click.argument("serial", required=False)
+@click.option("--valid-to", callback=_time_option, help="The new end (ISO 8601).")
+@click.option("--days-left", type=float, help="Or: end it this many days from now.")
 @profile_option
 @config_option
 def shorten_command(
-    serial: str, valid_to: datetime, profile_name: str | None, config_path: Path | None
+    serial: str | None,
+    valid_to: datetime | None,
+    days_left: float | None,
+    profile_name: str | None,
+    config_path: Path | None,
 ) -> None:
-    """TEST and simulators only: end a KSeF certificate earlier (to rehearse its renewal)."""
-    _client(config_path, profile_name).shorten(serial.upper(), valid_to)
-    click.echo(f"{serial.upper()} now ends {valid_to:%Y-%m-%d %H:%M} UTC")
+    """TEST and simulators only: end a KSeF certificate (default: the one the profile logs in
+    with) earlier, to rehearse its renewal."""
+    from datetime import UTC, timedelta
+
+    if (valid_to is None) == (days_left is None):
+        raise click.UsageError("give --valid-to ISO or --days-left N")
+    if valid_to is None:
+        assert days_left is not None
+        valid_to = datetime.now(UTC) + timedelta(days=days_left)
+    serial = serial.upper() if serial else _own_serial(config_path, profile_name)
+    _client(config_path, profile_name).shorten(serial, valid_to)
+    click.echo(f"{serial} now ends {valid_to:%Y-%m-%d %H:%M} UTC")
 
 
 COMMANDS = (
