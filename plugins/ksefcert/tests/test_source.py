@@ -233,3 +233,20 @@ def test_where_it_is_kept_is_said_once(tmp_path: Path) -> None:
             KsefCertificateSource(**options)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs its password"):
         KsefCertificateSource(path=tmp_path / "a.p12")
+
+
+def test_one_renewal_at_a_time_in_a_process_even_with_an_in_process_store(
+    simulator: Any, tmp_path: Path, password: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "server.p12"
+    enrolled_file(simulator, path)
+    strategy = ksef_strategy(simulator.base_url, path, renew=False)  # memory store: no exclusion
+    source = source_of(strategy)
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: source.renew_now(strategy, force=True), range(4)))
+    actions = sorted(o.action for o in outcomes)
+    assert actions.count("renewed") == 1, actions
+    assert set(actions) <= {"renewed", "renewed-elsewhere"}
+    assert len(simulator.sim.ksef_certificates.issued) == 2

@@ -13,7 +13,9 @@ process knows of the certificate. At most once per ``check_interval`` it starts 
 of the certificate (``POST /certificates/query``: KSeF may end a certificate earlier than its
 ``notAfter``, or revoke it) and, once ``renew_before`` of the end is reached, enrolls a successor.
 
-**Exactly once across processes.** The worker takes ``store.lock("ksef-certificate-renewal|
+**Exactly once across processes.** In a process, one run at a time (a lock of the renewal's
+own: an in-process store's lock excludes nobody). Then the worker takes
+``store.lock("ksef-certificate-renewal|
 <base URL>|<fingerprint>", 0)``: a process that does not get it at once leaves the work to the
 holder. Holding it, the worker reads the certificate where it is kept again: if it is no longer
 the one it set out to renew, another process already did it. Only then does it enroll (a new key
@@ -124,6 +126,7 @@ class Renewal:
         self._known: dict[str, _Known] = {}
         self._strategies: dict[tuple[str, object], Strategy] = {}
         self._thread: threading.Thread | None = None
+        self._running = threading.Lock()  # one run at a time in this process, whatever the store
 
     # --- wiring ---------------------------------------------------------------------------------
 
@@ -240,6 +243,28 @@ class Renewal:
         known = self.known(credential)
         now = time.time()
         key = f"{LOCK_PREFIX}|{strategy.environment.base_url}|{credential.fingerprint}"
+        if lock_timeout > 0:
+            got = self._running.acquire(timeout=lock_timeout)
+        else:
+            got = self._running.acquire(blocking=False)
+        if not got:
+            known.next_check = now + self.policy.retry_interval
+            return Outcome("busy", known.valid_to, detail="a renewal runs in this process")
+        try:
+            return self._under_store_lock(strategy, credential, known, key, lock_timeout, force)
+        finally:
+            self._running.release()
+
+    def _under_store_lock(
+        self,
+        strategy: Strategy,
+        credential: CertificateCredential,
+        known: _Known,
+        key: str,
+        lock_timeout: float,
+        force: bool,
+    ) -> Outcome:
+        now = time.time()
         try:
             with strategy.store.lock(key, lock_timeout) as held:
                 if not held:
