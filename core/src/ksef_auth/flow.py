@@ -466,6 +466,23 @@ class LoginFlow:
         cls = SessionInvalid if response.status_code in (400, 401) else KsefError
         raise error_from_response(response, action, cls=cls)
 
+    def revoke_session(self, tokens: SessionTokens, reference_number: str) -> None:
+        """End another session of the same context (``DELETE /auth/sessions/{ref}``), acting
+        with ``tokens``' access token. Raises :class:`SessionInvalid` when KSeF no longer knows
+        that session (400) or refuses the token (401)."""
+        action = f"revoking session {reference_number}"
+        response = self.transport.request(
+            "DELETE",
+            f"/auth/sessions/{reference_number}",
+            action=action,
+            bearer=tokens.access_token.value,
+            context=tokens.context,
+        )
+        if response.status_code in (200, 204):
+            return
+        cls = SessionInvalid if response.status_code in (400, 401) else KsefError
+        raise error_from_response(response, action, cls=cls)
+
     def list_sessions(self, tokens: SessionTokens, page_size: int = 100) -> list[AuthSession]:
         """Every authentication session of the context (``GET /auth/sessions``, all pages)."""
         action = "listing sessions"

@@ -156,6 +156,8 @@ class SessionManager:
         self._fallback_since: float | None = None  # the primary of a rotation is not usable
         self._tasks: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[str], bool]] = {}
         self._breaker = breaker_for(strategy.store)
+        self.logins = 0
+        """Logins this manager made (a session adopted from the store is none of them)."""
 
     # --- the hot path ---------------------------------------------------------------------------
 
@@ -442,6 +444,7 @@ class SessionManager:
             )
             raise
         self._bad_access = None
+        self.logins += 1
         self._emit("session_opened", tokens)
         return tokens
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ksef_auth.cli.bulk import many
 from ksef_auth.cli.profile import (
     config_option,
     emit_json,
@@ -107,6 +108,7 @@ def _print_info(info: dict[str, Any]) -> None:
 @profile_option
 @config_option
 @json_option
+@many("login")
 def login(force: bool, profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
     """Log in with the profile (or reuse its valid session) and keep the session in its store."""
     strategy = _strategy(config_path, profile_name)
@@ -169,6 +171,7 @@ def status(profile_name: str | None, config_path: Path | None, as_json: bool) ->
 @profile_option
 @config_option
 @json_option
+@many("sessions")
 def sessions(profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
     """List the context's active KSeF authentication sessions (GET /auth/sessions)."""
     strategy = _strategy(config_path, profile_name)
@@ -202,6 +205,7 @@ def sessions(profile_name: str | None, config_path: Path | None, as_json: bool) 
 @profile_option
 @config_option
 @json_option
+@many("logout")
 def logout(profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
     """Revoke the profile's session at KSeF and forget it locally."""
     strategy = _strategy(config_path, profile_name)
