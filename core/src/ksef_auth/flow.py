@@ -477,6 +477,7 @@ class LoginFlow:
             action=action,
             bearer=tokens.access_token.value,
             context=tokens.context,
+            deadline=time.monotonic() + self.poll_deadline,
         )
         if response.status_code in (200, 204):
             return
