@@ -4,6 +4,8 @@
     python3 -m nox -s plugin       # each plugin on its own
     python3 -m nox -s "plugin(token)"
     python3 -m nox -s compat       # core, env and memory on 3.12 and 3.13 (skipped if absent)
+    python3 -m nox -s redis_fleet  # Redis Cluster and Sentinel, longer faults (not in CI)
+    python3 -m nox -s redis_fleet_bench   # 8 processes x 32 threads on a cluster, 60 s
 
 A plugin session installs core, the plugin, and only what the plugin declares (its
 dependencies and its ``test`` extra); ``ksef-auth*`` requirements come from this checkout.
@@ -217,3 +219,41 @@ def bench(session: nox.Session) -> None:
     else:
         session.log("no Python 3.12+ for ksef2: the table has no peer column")
         session.run("python", "bench/suite.py", *session.posargs)
+
+
+def _debian_redis(session: nox.Session) -> None:
+    """Debian's redis-server, redis-sentinel and redis-tools when missing, where apt-get exists
+    and we are root (as .ci/run does); their services are never started."""
+    import shutil
+
+    if all(shutil.which(b) for b in ("redis-server", "redis-sentinel", "redis-cli")):
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        session.log("no apt-get (or not root): tests without a binary say so and skip")
+        return
+    session.run(
+        "bash", "-c", "sed -n '/^if command -v apt-get/,/^fi$/p' .ci/run | bash", external=True
+    )
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def redis_fleet(session: nox.Session) -> None:
+    """The redis store on a real 3-master Cluster and behind a real Sentinel, with the long
+    faults (Redis SIGSTOPped 10 s, masters killed), and the multi-process single flight on all
+    three deployments. CI runs the same tests with 2-second faults in plugin(redis)."""
+    _debian_redis(session)
+    _install(session, ROOT / "plugins" / "redis")
+    session.install("-e", str(ROOT / "plugins" / "file"))
+    session.env["KSEF_AUTH_REDIS_FAULT_SECONDS"] = "10"
+    session.run(
+        "pytest", "plugins/redis/tests", "tests/test_cross_process.py", "-ra", *session.posargs
+    )
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def redis_fleet_bench(session: nox.Session) -> None:
+    """bench/bench_redis.py in full: the cached path, start-up, 8 processes x 32 threads on a
+    cluster for 60 s through a master failover, a 10-second SIGSTOP (``-- --quick``: short)."""
+    _debian_redis(session)
+    _install(session, ROOT / "plugins" / "redis")
+    session.run("python", "bench/bench_redis.py", *session.posargs)

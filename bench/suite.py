@@ -294,7 +294,7 @@ def case_file_store(quick: bool) -> list[Row]:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from ksef_auth import SecretRef
-    from ksef_auth.sealing import generate_key, parse_keys
+    from ksef_auth.sealing import entry_name, generate_key, parse_keys
     from ksef_auth_file import FileStore
 
     folder = Path(tempfile.mkdtemp(prefix="ksef-bench-store-"))
@@ -306,11 +306,12 @@ def case_file_store(quick: bool) -> list[Row]:
     raw_key = parse_keys(key_text)[0]
     aead = AESGCM(raw_key)
     header = 4 + 8  # magic + expiry hint, then version, key id, nonce, ciphertext
+    aad_tail = entry_name(store_key).encode()  # sealing v2 binds the entry's name
 
     def floor() -> Any:
         data = file.read_bytes()
         blob = data[header:]
-        plain = aead.decrypt(blob[5:17], blob[17:], blob[:5] + store_key.encode())
+        plain = aead.decrypt(blob[5:17], blob[17:], blob[:5] + aad_tail)
         return json.loads(plain)
 
     floor()  # the floor really opens our file

@@ -1,5 +1,8 @@
 """Six processes ask for a token at the same instant through one shared store: KSeF sees one login.
 
+The shared stores: the file store (with a given key, and racing to generate one), and the redis
+store on one server, on a real 3-master Redis Cluster and behind a real Sentinel.
+
 Every worker is a separate ``python`` process that loads the same strategy (a KSeF token from the
 environment, the ``ksef-token`` signer, the simulator over real loopback HTTP) and the same
 session store. They start together (each has imported everything and says "ready" before the
@@ -101,11 +104,24 @@ def strategy_config(base_url: str, store: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     testing = pytest.importorskip("ksef_auth_redis.testing")
-    binary = testing.find_redis_server()
-    if binary is None:
-        pytest.skip(testing.NO_SERVER_REASON)
-    with testing.run_redis_server(binary) as server:
+    with testing.run_redis_server(testing.require()) as server:
         yield server.url
+
+
+@pytest.fixture(scope="module")
+def redis_cluster_url() -> Iterator[str]:
+    """A real 3-master cluster (one replica each)."""
+    testing = pytest.importorskip("ksef_auth_redis.testing")
+    with testing.run_redis_cluster(binary=testing.require("cluster")) as cluster:
+        yield cluster.url
+
+
+@pytest.fixture(scope="module")
+def redis_sentinel_url() -> Iterator[str]:
+    """A real master + replica + 3 sentinels."""
+    testing = pytest.importorskip("ksef_auth_redis.testing")
+    with testing.run_redis_sentinel(binary=testing.require("sentinel")) as deployment:
+        yield deployment.url
 
 
 StoreFactory = Callable[[Path], dict[str, Any]]
@@ -115,7 +131,7 @@ def file_store(tmp_path: Path) -> dict[str, Any]:
     return {"use": "file", "path": str(tmp_path / "sessions"), "key": {"env": "KSEF_X_STORE_KEY"}}
 
 
-@pytest.fixture(params=["file", "file-generated-key", "redis"])
+@pytest.fixture(params=["file", "file-generated-key", "redis", "redis-cluster", "redis-sentinel"])
 def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     if request.param == "file":
         pytest.importorskip("ksef_auth_file")
@@ -123,7 +139,10 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, An
     if request.param == "file-generated-key":  # the workers race to create store.key as well
         pytest.importorskip("ksef_auth_file")
         return {"use": "file", "path": str(tmp_path / "state" / "sessions")}
-    url = request.getfixturevalue("redis_url")
+    fixture = {"redis": "redis_url", "redis-cluster": "redis_cluster_url"}.get(
+        request.param, "redis_sentinel_url"
+    )
+    url = request.getfixturevalue(fixture)
     prefix = f"xproc-{uuid.uuid4().hex[:8]}:"
     return {"use": "redis", "url": url, "key": {"env": "KSEF_X_STORE_KEY"}, "prefix": prefix}
 

@@ -51,7 +51,7 @@ def raw(server: RedisServer) -> redis.Redis:
 
 
 def session_key(store: RedisStore, key: str) -> str:
-    return f"{store.prefix}session:{hashlib.sha256(key.encode()).hexdigest()}"
+    return f"{store.prefix}session:{{{hashlib.sha256(key.encode()).hexdigest()}}}"
 
 
 def raw_values(server: RedisServer, prefix: str) -> RawStorage:
@@ -163,6 +163,8 @@ def test_clear_storage_only_when_asked(redis_server: RedisServer) -> None:
     assert tokens.access_token.value.reveal().encode() in value  # as asked for
     with pytest.raises(ConfigError, match="needs option 'key'.*encrypt = false explicitly"):
         RedisStore(url=redis_server.url)
+    store.check(ENV, CONTEXT)  # issue 12 item 6: this raised AssertionError
+    assert "encrypt = false" in repr(store)
     with pytest.raises(ConfigError, match="key' is given but encrypt = false"):
         RedisStore(key=SecretRef.value(generate_key()), encrypt=False)
 
@@ -256,7 +258,7 @@ def test_check_pings(redis_server: RedisServer) -> None:
 
 
 def test_url_is_validated_and_redacted() -> None:
-    with pytest.raises(ValueError, match="redis://, rediss:// or unix://") as info:
+    with pytest.raises(ValueError, match="redis://, rediss://, unix://") as info:
         RedisStore(url="http://user:pw@example.com:6379", encrypt=False)
     assert "pw" not in str(info.value)
     assert redact_url("rediss://u:p@cache.internal:6380/2") == "cache.internal:6380"
@@ -267,18 +269,30 @@ def test_url_is_validated_and_redacted() -> None:
 def test_lock_released_after_expiry_does_not_raise(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = make_store(redis_server, lock_timeout=0.2)
+    store = make_store(redis_server, lock_ttl=0.3, lock_timeout=0.4)  # extended 0.4 s at most
     with caplog.at_level(logging.WARNING), store.lock(KEY, timeout=1) as held:
         assert held
-        time.sleep(0.4)  # the lock expires in Redis while "logging in"
+        time.sleep(1.2)  # the lock is no longer extended, and expires, while "logging in"
         with store.lock(KEY, timeout=1) as again:  # someone else may take it meanwhile
             assert again
+    assert "is no longer extended" in caplog.text
     assert "expired before it was released" in caplog.text
 
 
+def test_a_held_lock_is_extended_beyond_its_ttl(redis_server: RedisServer) -> None:
+    store = make_store(redis_server, lock_ttl=0.3)
+    with store.lock(KEY, timeout=1) as held:
+        assert held
+        time.sleep(1.0)  # three TTLs: the holder keeps extending it
+        with make_store(redis_server, prefix=store.prefix).lock(KEY, timeout=0) as other:
+            assert other is False
+    with make_store(redis_server, prefix=store.prefix).lock(KEY, timeout=0) as other:
+        assert other is True  # released on exit
+
+
 def test_lock_outlives_nothing_after_a_crash(redis_server: RedisServer) -> None:
-    store = make_store(redis_server, lock_timeout=0.5)
-    lock_name = f"{store.prefix}lock:{hashlib.sha256(KEY.encode()).hexdigest()}"
+    store = make_store(redis_server, lock_ttl=0.5)
+    lock_name = f"{store.prefix}lock:{{{hashlib.sha256(KEY.encode()).hexdigest()}}}"
     raw(redis_server).set(lock_name, "crashed-holder", px=500)
     with store.lock(KEY, timeout=3) as held:
         assert held
@@ -295,11 +309,16 @@ def test_registered_through_the_entry_point() -> None:
         "key",
         "encrypt",
         "prefix",
-        "lock_timeout",
         "password",
+        "username",
+        "sentinel_password",
+        "tls_ca_file",
         "socket_timeout",
+        "lock_ttl",
+        "lock_timeout",
     ]
     assert options["key"].secret and options["password"].secret and not options["url"].secret
+    assert options["sentinel_password"].secret and options["tls_ca_file"].path
 
 
 def strategy_dict(store: dict[str, object]) -> dict[str, object]:

