@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 import redis
 
 from ksef_auth import ConfigError, ContextIdentifier, Environment, SecretRef, StoreError
-from ksef_auth.testing import RateLimiterContract, SessionStoreContract, make_tokens
+from ksef_auth.sealing import generate_key
+from ksef_auth.testing import RateLimiterContract, RawStorage, SessionStoreContract, make_tokens
 from ksef_auth_redis import RedisRateLimiter, RedisStore
 from ksef_auth_redis.testing import (
     RedisCluster,
@@ -34,16 +37,64 @@ CONTEXT = ContextIdentifier.nip("5261040828")
 StoreFor = Callable[..., RedisStore]
 
 
-class TestClusterContract(SessionStoreContract):
-    @pytest.fixture
-    def store(self, redis_cluster: RedisCluster, store_for: StoreFor) -> RedisStore:
-        return store_for(redis_cluster)
+def raw_values(store: RedisStore) -> RawStorage:
+    """What the kit sees of a store: its values, read and written past the store's code."""
+    client = store.client()
+
+    def name(key: str) -> str:
+        return f"{store.prefix}session:{{{hashlib.sha256(key.encode()).hexdigest()}}}"
+
+    def read(key: str) -> bytes | None:
+        return client.get(name(key))  # type: ignore[no-any-return]
+
+    def write(key: str, data: bytes) -> None:
+        client.set(name(key), data)
+
+    def dump() -> bytes:
+        names = sorted(client.scan_iter(match=f"{store.prefix}*"))
+        return b"".join(client.get(n) or b"" for n in names)
+
+    return RawStorage(read=read, write=write, dump=dump)
 
 
-class TestSentinelContract(SessionStoreContract):
+class DeploymentContract(SessionStoreContract):
+    """The kit's store contract on one deployment (workers spawned in other processes too)."""
+
+    deployment = "redis_server"
+
     @pytest.fixture
-    def store(self, redis_sentinel: RedisSentinel, store_for: StoreFor) -> RedisStore:
-        return store_for(redis_sentinel)
+    def store_factory(
+        self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    ) -> partial[RedisStore]:
+        running = request.getfixturevalue(self.deployment)
+        monkeypatch.setenv("KSEF_KIT_REDIS_KEY", generate_key())  # inherited by spawned workers
+        return partial(
+            RedisStore,
+            url=running.url,
+            key=SecretRef.env("KSEF_KIT_REDIS_KEY"),
+            prefix=f"test-{uuid.uuid4().hex[:8]}:",
+            lock_ttl=1.0,
+        )
+
+    @pytest.fixture
+    def store(self, store_factory: partial[RedisStore]) -> RedisStore:
+        return store_factory()
+
+    @pytest.fixture
+    def raw_storage(self, store: RedisStore) -> RawStorage:
+        return raw_values(store)
+
+    @pytest.fixture
+    def dead_holder_timeout(self) -> float:
+        return 5.0  # lock_ttl 1 s: nobody extends a dead holder's lock
+
+
+class TestClusterContract(DeploymentContract):
+    deployment = "redis_cluster"
+
+
+class TestSentinelContract(DeploymentContract):
+    deployment = "redis_sentinel"
 
 
 class TestRedisLimiterContract(RateLimiterContract):

@@ -59,7 +59,7 @@ def raw_values(server: RedisServer, prefix: str) -> RawStorage:
     client = raw(server)
 
     def name(key: str) -> str:
-        return f"{prefix}session:{hashlib.sha256(key.encode()).hexdigest()}"
+        return f"{prefix}session:{{{hashlib.sha256(key.encode()).hexdigest()}}}"
 
     def read(key: str) -> bytes | None:
         return client.get(name(key))  # type: ignore[return-value]
@@ -74,7 +74,7 @@ def raw_values(server: RedisServer, prefix: str) -> RawStorage:
 
 
 class TestRedisStoreContract(SessionStoreContract):
-    LOCK_TIMEOUT = 4.0  # a killed holder's lock expires on its own after this
+    LOCK_TTL = 1.0  # a killed holder's lock expires on its own after this (nobody extends it)
 
     @pytest.fixture
     def store_factory(
@@ -86,7 +86,7 @@ class TestRedisStoreContract(SessionStoreContract):
             url=redis_server.url,
             key=SecretRef.env("KSEF_KIT_REDIS_KEY"),
             prefix=f"test-{uuid.uuid4().hex[:8]}:",
-            lock_timeout=self.LOCK_TIMEOUT,
+            lock_ttl=self.LOCK_TTL,
         )
 
     @pytest.fixture
@@ -99,7 +99,7 @@ class TestRedisStoreContract(SessionStoreContract):
 
     @pytest.fixture
     def dead_holder_timeout(self) -> float:
-        return self.LOCK_TIMEOUT + 2
+        return self.LOCK_TTL + 4
 
 
 class TestClearRedisStoreContract(TestRedisStoreContract):
@@ -111,7 +111,7 @@ class TestClearRedisStoreContract(TestRedisStoreContract):
             key=None,
             encrypt=False,
             prefix=f"test-{uuid.uuid4().hex[:8]}:",
-            lock_timeout=self.LOCK_TIMEOUT,
+            lock_ttl=self.LOCK_TTL,
         )
 
     def test_sessions_at_rest_hold_no_token(self) -> None:  # type: ignore[override]
