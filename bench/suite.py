@@ -535,7 +535,12 @@ def peer_rows(
 
 # --- other scripts ---------------------------------------------------------------------------
 
-EXTRA_SCRIPTS = ["bench_bulk.py", "bench_redis.py", "simulator_throughput.py"]
+EXTRA_SCRIPTS = [
+    "bench_bulk.py",
+    "bench_redis.py",
+    "simulator_throughput.py",
+    "bench_ksef_certificate.py",
+]
 
 
 def extra_rows(quick: bool) -> list[Row]:
