@@ -211,3 +211,13 @@ def test_a_certificate_kept_in_the_vault_renews_in_place(
     assert serial != made["serial"] and serial in renewed
     cli("login", "--profile", "server", "--force")
     assert list(simulator.sim.ksef_certificates.logins.values())[-1] == serial
+
+
+def test_doctor_warns_30_days_before_the_end(cli: Cli, tmp_path: Path, simulator: Any) -> None:
+    simulator.sim.ksef_certificates.settings.validity = 20 * 86400.0
+    enroll(cli, tmp_path, "--make-profile", "server")
+    report = json.loads(cli("doctor", "--profile", "server", "--json", code=0))
+    check = next(c for c in report["checks"] if c["name"] == "certificate")
+    assert check["status"] == "warn", check
+    assert "expires in 19 days" in check["message"]
+    assert "its renewal is due since" in check["message"]
