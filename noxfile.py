@@ -165,6 +165,24 @@ def integration(session: nox.Session) -> None:
     session.run("pytest", "tests", *session.posargs)
 
 
+@nox.session(python=DEFAULT_PYTHON)
+def bulk(session: nox.Session) -> None:
+    """Bulk login at the limits KSeF publishes (scale 1): 1,000 NIPs through
+    ``ksef-auth login --contexts`` with 0 x 429 and a rerun of 0 logins, and eight processes
+    sharing a store; CI runs the same tests at a looser scale (``KSEF_BULK_SCALE``)."""
+    needed = ["core", *(f"plugins/{name}" for name in ("env", "file", "memory", "token"))]
+    needed += ["plugins/simulator", "plugins/redis"]
+    session.install(*TEST_TOOLS, *(f"-e{ROOT / path}" for path in needed))
+    session.run(
+        "pytest",
+        "-rs",
+        "tests/test_bulk_cli.py",
+        "tests/test_bulk_processes.py",
+        *session.posargs,
+        env={"KSEF_BULK_SCALE": "1"},
+    )
+
+
 @nox.session(python=["3.12", "3.13"])
 def compat(session: nox.Session) -> None:
     """Core (with the engine against the simulator), env and memory on newer Pythons."""
