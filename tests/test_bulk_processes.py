@@ -52,10 +52,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
         yield {"use": "file", "path": str(tmp_path / "sessions")}
         return
     testing = pytest.importorskip("ksef_auth_redis.testing")
-    from ksef_auth_redis import RedisStore
-
-    if not hasattr(RedisStore, "rate_limiter"):
-        pytest.skip("the redis store offers no rate_limiter() yet: nothing shares the budget")
     if testing.find_redis_server() is None:
         pytest.skip(testing.NO_SERVER_REASON)
     with testing.run_redis_server() as server:
