@@ -123,7 +123,7 @@ def _install(session: nox.Session, project: Path) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy over core and every plugin."""
-    session.install("ruff", "mypy", "-e", "core")
+    session.install("ruff", "mypy", "pytest", "-e", "core")  # pytest: ksef_auth.testing's types
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     for plugin in PLUGINS:

@@ -163,6 +163,7 @@ def _seal_files(directory: Path, nip: str, days: int) -> tuple[Path, Path]:
             serialization.NoEncryption(),
         )
     )
+    key_path.chmod(0o600)  # a key open to other users is refused (ksef_auth.files)
     return cert_path, key_path
 
 
