@@ -61,6 +61,13 @@ _HINTS = {
     "DecryptionFailure": "AWS could not decrypt it: check the KMS key and its key policy",
     "KMSAccessDeniedException": "grant kms:Decrypt on its KMS key to the AWS identity in use",
     "InvalidKeyId": "its KMS key is disabled or missing: check the key",
+    "DisabledException": "the KMS key is disabled: enable it (aws kms enable-key)",
+    "KMSInvalidStateException": "the KMS key is not usable in its state (pending deletion or"
+    " import): cancel the deletion or use another key",
+    "KeyUnavailableException": "the KMS key is unavailable right now: try again later",
+    "InvalidKeyUsageException": "the KMS key is not a SIGN_VERIFY key: create an asymmetric"
+    " signing key (ECC_NIST_P256 or RSA_2048)",
+    "UnsupportedOperationException": "the KMS key cannot do this (a symmetric or HMAC key?)",
 }
 _DEFAULT_HINT = "see the AWS error code in the AWS documentation of {operation}"
 
@@ -260,15 +267,17 @@ def _install_filter() -> None:
 
 @attrs.frozen
 class Call:
-    """One AWS read, described for error messages: ``label`` (AWS Secrets Manager), the
+    """One AWS call, described for error messages: ``label`` (AWS Secrets Manager), the
     ``operation`` (GetSecretValue), ``what`` (secret my/ksef), the IAM ``permission`` it needs,
-    and the error ``not_found`` codes that mean *not here* (NotAvailable)."""
+    the error ``not_found`` codes that mean *not here* (NotAvailable), and the ``verb`` of
+    "could not reach ... to read ..." (``sign with`` for a KMS key)."""
 
     label: str
     operation: str
     what: str
     permission: str
     not_found: tuple[str, ...]
+    verb: str = "read"
 
 
 def error_code_and_message(response: object) -> tuple[str, str]:
@@ -336,7 +345,7 @@ def translated(call: Call, region: str | None, endpoint: str | None) -> Iterator
     ) as exc:
         url = getattr(exc, "kwargs", {}).get("endpoint_url") or endpoint or "its endpoint"
         raise CredentialError(
-            f"could not reach {call.label} at {url} to read {call.what}"
+            f"could not reach {call.label} at {url} to {call.verb} {call.what}"
             f" ({type(exc).__name__}); check the network (proxy, VPC endpoint, firewall), the"
             " region and endpoint_url"
         ) from None
