@@ -6,6 +6,7 @@
     python3 -m nox -s compat       # core, env and memory on 3.12 and 3.13 (skipped if absent)
     python3 -m nox -s redis_fleet  # Redis Cluster and Sentinel, longer faults (not in CI)
     python3 -m nox -s redis_fleet_bench   # 8 processes x 32 threads on a cluster, 60 s
+    python3 -m nox -s peers        # third-party KSeF clients against the simulator (3.12)
 
 A plugin session installs core, the plugin, and only what the plugin declares (its
 dependencies and its ``test`` extra); ``ksef-auth*`` requirements come from this checkout.
@@ -46,7 +47,7 @@ if (_PYENV / "versions").is_dir():
     _all = sorted(p.name for p in (_PYENV / "versions").iterdir())
     os.environ["PYENV_VERSION"] = ":".join(v for v in dict.fromkeys([*_first, *_all]) if v)
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "core", "plugin", "integration", "docs", "compat"]
+nox.options.sessions = ["lint", "core", "plugin", "integration", "peers", "docs", "compat"]
 nox.options.error_on_missing_interpreters = False  # compat skips a Python that is not installed
 
 
@@ -188,6 +189,22 @@ def compat(session: nox.Session) -> None:
     """Core (with the engine against the simulator), env and memory on newer Pythons."""
     _install(session, ROOT / "core")
     session.run("pytest", "core/tests", "plugins/env/tests", "plugins/memory/tests")
+
+
+@nox.session(python="3.12")
+def peers(session: nox.Session) -> None:
+    """Third-party KSeF 2.0 clients (peers/peers.toml) log in to the simulator, each installed,
+    pinned, in a virtualenv of its own (build/peers/) and driven through its own public API. A
+    peer that cannot be installed skips its rows with one line; no Python 3.12, no session."""
+    _install(session, ROOT / "plugins" / "simulator")
+    installed = ROOT / "build" / "peers"
+    session.run("python", "peers/install.py", "--into", str(installed))
+    session.run(
+        "pytest",
+        "peers",
+        *session.posargs,
+        env={"KSEF_PEERS_INSTALLED": str(installed / "installed.json")},
+    )
 
 
 @nox.session(python=DEFAULT_PYTHON)
