@@ -168,3 +168,13 @@ def test_expiry_warning_is_logged(ec_key, caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level("WARNING", logger="ksef_auth.xades"):
         run(dated(ec_key, -10, 5))
     assert any("expires in" in r.getMessage() for r in caplog.records)
+
+
+def test_boolean_options_from_code_take_only_booleans() -> None:
+    """``"false"`` from Python code is false, not a truthy string; nonsense is refused."""
+    from ksef_auth_xades import XadesSigner
+
+    assert XadesSigner(allow_other_context="false").allow_other_context is False
+    assert XadesSigner(verify_certificate_chain="yes").verify_certificate_chain is True
+    with pytest.raises(ValueError, match="true or false"):
+        XadesSigner(allow_other_context="maybe")

@@ -31,6 +31,7 @@ from ksef_auth import (
 )
 from ksef_auth.certificates import credential_from_pkcs12
 from ksef_auth.files import read_credential_file, write_private
+from ksef_auth.values import parse_bool
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -159,7 +160,7 @@ class Pkcs12KeyStore:
     )
     replace: bool = attrs.field(
         default=False,
-        converter=bool,
+        converter=parse_bool,
         metadata={"help": "Replace an existing file (its certificate and key are lost)."},
     )
     _keys: dict[int, tuple[LocalKey, PrivateKeyTypes]] = attrs.field(

@@ -33,6 +33,7 @@ from ksef_auth import (
     Environment,
     SecretRef,
 )
+from ksef_auth.values import parse_bool
 from ksef_auth_ksefcert.pkcs12_file import Pkcs12File
 from ksef_auth_ksefcert.renewal import Holder, Outcome, Renewal, RenewalPolicy
 
@@ -89,7 +90,7 @@ class KsefCertificateSource:
     )
     renew: bool = attrs.field(
         default=True,
-        converter=bool,
+        converter=parse_bool,
         metadata={"help": "Renew the certificate unattended before it ends."},
     )
     renew_before_days: float = attrs.field(
@@ -121,7 +122,7 @@ class KsefCertificateSource:
     )
     revoke_superseded: bool = attrs.field(
         default=False,
-        converter=bool,
+        converter=parse_bool,
         metadata={"help": "Revoke the old certificate once its successor is stored."},
     )
     successor_name: str | None = attrs.field(

@@ -16,6 +16,7 @@ from ksef_auth import (
     SignRequest,
     Submission,
 )
+from ksef_auth.values import parse_bool
 from ksef_auth_xades.document import AllowedIps, build_auth_token_request
 
 PATH = "/auth/xades-signature"
@@ -69,7 +70,7 @@ class XadesSigner:
     )
     verify_certificate_chain: bool = attrs.field(
         default=False,
-        converter=bool,
+        converter=parse_bool,
         metadata={
             "help": "Ask KSeF to verify the chain and revocation (verifyCertificateChain);"
             " on TEST self-signed certificates then fail."
@@ -77,7 +78,7 @@ class XadesSigner:
     )
     allow_other_context: bool = attrs.field(
         default=False,
-        converter=bool,
+        converter=parse_bool,
         metadata={
             "help": "Allow a certificate whose NIP differs from the context NIP (permissions"
             " granted in that context, e.g. to an accounting office)."
