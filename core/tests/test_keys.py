@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
@@ -32,6 +37,31 @@ def test_csr_through_a_key_handle_verifies(algorithm: str, hash_name: str) -> No
     assert csr.public_key() == key.public_key()
     expected = ec.EllipticCurvePublicKey if algorithm == "ec-p256" else rsa.RSAPublicKey
     assert isinstance(csr.public_key(), expected)
+
+
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="no openssl command (Debian: apt-get install openssl)")
+@pytest.mark.parametrize("algorithm", KEY_ALGORITHMS)
+@pytest.mark.parametrize("hash_name", ["sha256", "sha384"])
+def test_openssl_verifies_the_csr(algorithm: str, hash_name: str, tmp_path: Path) -> None:
+    """``openssl req -verify``, not the code that built the DER, checks the request's signature
+    and reads the subject back."""
+    key = generate_local_key(KeySpec(algorithm=algorithm, label="k"))  # type: ignore[arg-type]
+    csr = build_csr(key, SUBJECT, hash_name=hash_name)  # type: ignore[arg-type]
+    (tmp_path / "request.der").write_bytes(csr.public_bytes(serialization.Encoding.DER))
+    done = subprocess.run(
+        [str(OPENSSL), "req", "-in", str(tmp_path / "request.der"), "-inform", "DER"]
+        + ["-verify", "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "verify OK" in done.stdout + done.stderr
+    assert "CN=Firma Zażółć Sp. z o.o." in done.stdout
+    assert "VATPL-5261040828" in done.stdout and "C=PL" in done.stdout
 
 
 def test_a_lying_key_handle_is_caught() -> None:

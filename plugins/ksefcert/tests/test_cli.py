@@ -3,9 +3,12 @@ enroll with a profile and keep the result, list, show, limits, revoke, renew, sh
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +101,73 @@ def test_enroll_prints_the_profile_to_add_when_not_asked_to_save_one(
     assert "enrollment " in output and "200" in output  # the progress lines
     assert "fingerprint:" in output and "[strategy.NAME]" in output
     assert 'use = "ksef-certificate"' in output and "renews itself" in output
+
+
+OPENSSL = shutil.which("openssl")
+
+
+def openssl(*args: str) -> str:
+    done = subprocess.run([str(OPENSSL), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="no openssl command (Debian: apt-get install openssl)")
+@pytest.mark.parametrize("key", ["ec", "rsa"])
+def test_openssl_verifies_the_csr_sent_and_the_certificate_issued(
+    key: str, cli: Cli, tmp_path: Path, simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PKCS#10 request ``cert enroll`` puts on the wire passes ``openssl req -verify``, and
+    the certificate the simulator issues for it passes ``openssl verify`` against the
+    simulator's CA (and fails against another)."""
+    import httpx
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    sent: list[bytes] = []
+    send = httpx.Client.send
+
+    def recording(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/certificates/enrollments"):
+            sent.append(request.read())
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", recording)
+    made = enroll(cli, tmp_path, *(["--rsa"] if key == "rsa" else []))
+
+    (body,) = sent
+    (tmp_path / "request.der").write_bytes(base64.b64decode(json.loads(body)["csr"]))
+    checked = openssl("req", "-in", str(tmp_path / "request.der"), "-inform", "DER", "-verify")
+    assert "verify OK" in checked
+    _, certificate, _ = pkcs12.load_key_and_certificates(
+        (tmp_path / "server.p12").read_bytes(), PASSWORD.encode()
+    )
+    assert certificate is not None
+    assert format(certificate.serial_number, "016X") == made["serial"].upper()
+    pem = serialization.Encoding.PEM
+    (tmp_path / "issued.pem").write_bytes(certificate.public_bytes(pem))
+    ca = simulator.sim.ksef_certificates.ca.certificate
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
+    verified = openssl("verify", "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "issued.pem"))
+    assert verified.strip().endswith("OK")
+
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    lookalike = (
+        x509.CertificateBuilder()
+        .subject_name(ca.subject)
+        .issuer_name(ca.subject)
+        .public_key(stranger.public_key())
+        .serial_number(1)
+        .not_valid_before(ca.not_valid_before_utc)
+        .not_valid_after(ca.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(stranger, ca.signature_hash_algorithm)  # type: ignore[arg-type]
+    )
+    (tmp_path / "lookalike.pem").write_bytes(lookalike.public_bytes(pem))
+    with pytest.raises(AssertionError):
+        openssl("verify", "-CAfile", str(tmp_path / "lookalike.pem"), str(tmp_path / "issued.pem"))
 
 
 def test_enroll_through_a_named_key_store(cli: Cli, tmp_path: Path, simulator: Any) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -100,6 +103,61 @@ def test_ksef_token_encrypts_token_and_timestamp_with_oaep_sha256() -> None:
     plain = key.decrypt(base64.b64decode(body["encryptedToken"]), oaep).decode()
     assert plain == f"{token}|1752236636015"
     assert token not in repr(submission)
+
+
+OPENSSL = shutil.which("openssl")
+
+
+def openssl_decrypt(ciphertext: bytes, key: rsa.RSAPrivateKey, mgf1: str, tmp_path: Path):
+    """``openssl pkeyutl -decrypt`` with RSA-OAEP, OAEP hash SHA-256 and MGF1 ``mgf1``."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = tmp_path / "key.pem"
+    pem.touch(mode=0o600)
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp_path / "token.bin").write_bytes(ciphertext)
+    options = ["rsa_padding_mode:oaep", "rsa_oaep_md:sha256", f"rsa_mgf1_md:{mgf1}"]
+    return subprocess.run(
+        [
+            str(OPENSSL),
+            "pkeyutl",
+            "-decrypt",
+            "-inkey",
+            str(pem),
+            "-in",
+            str(tmp_path / "token.bin"),
+        ]
+        + [arg for option in options for arg in ("-pkeyopt", option)],
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="no openssl command (Debian: apt-get install openssl)")
+@pytest.mark.parametrize("length", ["typical", "longest"])
+def test_openssl_decrypts_the_encrypted_token(length: str, tmp_path: Path) -> None:
+    """OpenSSL, not the code that encrypted it, reads ``token|timestampMs`` back with
+    RSA-OAEP SHA-256/MGF1-SHA-256, and refuses it with MGF1-SHA-1 (Java's default pitfall)."""
+    now = datetime.now(UTC)
+    key, entry = key_pair(now - timedelta(days=1))
+    token = "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5261040828|" + "ab" * 32
+    if length == "longest":  # KSeF tokens are at most 160 characters
+        token = token.replace("nip-5261040828", "internalId-5261040828-12345").ljust(160, "f")
+    submission = KsefTokenSigner().sign(
+        SignRequest(CHALLENGE, CONTEXT, KsefToken(token), ENV, (entry,))
+    )
+    ciphertext = base64.b64decode(json.loads(submission.content)["encryptedToken"])
+
+    decrypted = openssl_decrypt(ciphertext, key, "sha256", tmp_path)
+    assert decrypted.returncode == 0, decrypted.stderr
+    assert decrypted.stdout == f"{token}|{CHALLENGE.timestamp_ms}".encode()
+    assert openssl_decrypt(ciphertext, key, "sha1", tmp_path).returncode != 0
 
 
 def test_the_newest_valid_key_of_the_right_usage_is_chosen() -> None:

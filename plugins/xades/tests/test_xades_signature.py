@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,63 @@ def test_xmlsec_verifies(fixture: str, c14n: str, request: pytest.FixtureRequest
     context.verify(node)  # raises xmlsec.Error when a digest or the signature is wrong
 
 
+# --- independent verification: the xmlsec1 command (Debian's xmlsec1, libxmlsec1 over OpenSSL) ---
+
+XMLSEC1 = shutil.which("xmlsec1")
+needs_xmlsec1 = pytest.mark.skipif(
+    XMLSEC1 is None, reason="no xmlsec1 command (Debian: apt-get install xmlsec1; .ci/run does)"
+)
+
+
+def xmlsec1_verify(document: bytes, trusted: list[bytes], tmp_path: Path) -> str:
+    """``xmlsec1 --verify`` of ``document``, the key taken from its own KeyInfo certificate and
+    that certificate's chain checked up to ``trusted`` (PEM); its report, or AssertionError."""
+    (tmp_path / "request.xml").write_bytes(document)
+    command = [str(XMLSEC1), "--verify", "--id-attr:Id", f"{XADES}:SignedProperties"]
+    for n, pem in enumerate(trusted):
+        (tmp_path / f"trusted{n}.pem").write_bytes(pem)
+        command += ["--trusted-pem", str(tmp_path / f"trusted{n}.pem")]
+    done = subprocess.run(
+        [*command, str(tmp_path / "request.xml")], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+@needs_xmlsec1
+@pytest.mark.parametrize("namespace", ["2.0", "2.1"])
+@pytest.mark.parametrize("c14n", ["exclusive", "inclusive"])
+@pytest.mark.parametrize("fixture", ["rsa_seal", "ec_seal", "ec_personal"])
+def test_xmlsec1_verifies(
+    fixture: str, c14n: str, namespace: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    credential = request.getfixturevalue(fixture)
+    document = signed(credential, c14n, namespace=namespace, allowed_ips=["10.0.0.1"])
+    report = xmlsec1_verify(document, [cert_pem(credential)], tmp_path)
+    assert "SignedInfo References (ok/all): 2/2" in report  # the document and SignedProperties
+
+
+@needs_xmlsec1
+def test_xmlsec1_verifies_the_chain_in_key_info(ca_issued, tmp_path: Path) -> None:
+    """Only the CA is trusted: xmlsec1 finds the leaf and its issuer in KeyInfo."""
+    ca = ca_issued.chain[0].public_bytes(serialization.Encoding.PEM)
+    report = xmlsec1_verify(signed(ca_issued), [ca], tmp_path)
+    assert "SignedInfo References (ok/all): 2/2" in report
+
+
+@needs_xmlsec1
+@pytest.mark.parametrize("where", ["document", "signed properties"])
+def test_xmlsec1_rejects_a_tampered_request(where: str, rsa_seal, tmp_path: Path) -> None:
+    document = signed(rsa_seal)
+    if where == "document":
+        document = document.replace(NIP.encode(), b"1234563218")
+    else:
+        document = document.replace(b"<xades:SigningTime>", b"<xades:SigningTime>1")
+    assert document != signed(rsa_seal) or where == "document"
+    with pytest.raises(AssertionError, match="(?i)fail|invalid"):
+        xmlsec1_verify(document, [cert_pem(rsa_seal)], tmp_path)
+
+
 # --- the document itself ------------------------------------------------------------------------
 
 
@@ -107,10 +166,14 @@ def anchorless_schema() -> etree.XMLSchema:
 
 
 def test_valid_against_xsd_without_signature(rsa_seal) -> None:
+    """The official 2.1 XSD, by libxml2 (lxml) and by xmlschema (an XSD processor of its own)."""
+    import xmlschema
+
     schema = etree.XMLSchema(etree.parse(str(SCHEMA_21)))
     document = signed(rsa_seal, allowed_ips=["1.2.3.4", "5.6.7.0/24", "8.8.8.1-8.8.8.8"])
     root = without_signature(document)
     schema.assertValid(root)
+    xmlschema.XMLSchema(str(SCHEMA_21)).validate(etree.tostring(root).decode())
 
 
 @pytest.mark.parametrize(
