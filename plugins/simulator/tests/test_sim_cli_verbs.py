@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -63,7 +64,12 @@ def test_token_issue_many_to_an_env_file(
     assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
     lines = out_file.read_text().splitlines()
     assert [line.split("=", 1)[0] for line in lines] == [f"KSEF_TOKEN_{n}" for n in nips]
-    token = lines[42].split("=", 1)[1]
+    token = lines[42].split("=", 1)[1].strip("'")
+    sourced = subprocess.run(
+        ["sh", "-c", f'set -a; . "{out_file}"; printf %s "$KSEF_TOKEN_{nips[42]}"'],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert sourced.stdout == token  # a shell can source the file
     with httpx.Client(base_url=url) as http:
         access = token_login(http, token, nips[42])["accessToken"]["token"]
     assert ksef_simulator.sim.whoami(access)["permissions"] == ["InvoiceRead"]

@@ -288,7 +288,8 @@ def token_group() -> None:
     type=click.Choice(["token", "env", "json"]),
     default="token",
     show_default=True,
-    help="token: one per line; env: VAR=TOKEN lines (see --var); json: a list of objects.",
+    help="token: one per line; env: VAR='TOKEN' lines a shell can source (see --var);"
+    " json: a list of objects.",
 )
 @click.option(
     "--var",
@@ -334,7 +335,8 @@ def _format_tokens(tokens: dict[str, str], output: str, var: str) -> str:
         ]
         return json.dumps(listing, indent=2) + "\n"
     if output == "env":
-        return "".join(f"{var.format(nip=nip)}={token}\n" for nip, token in tokens.items())
+        # single-quoted: a token holds "|", and the file is meant for `set -a; . tokens.env`
+        return "".join(f"{var.format(nip=nip)}='{token}'\n" for nip, token in tokens.items())
     return "".join(f"{token}\n" for token in tokens.values())
 
 
