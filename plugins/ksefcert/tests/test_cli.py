@@ -12,53 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
-from click.testing import CliRunner
-from conftest import NIP, PASSWORD, PASSWORD_ENV
-
-
-@pytest.fixture(scope="module")
-def root() -> click.Group:
-    from ksef_auth.cli import build
-
-    return build()
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "KSEF2_CONFIG": str(tmp_path / "profiles.toml"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        PASSWORD_ENV: PASSWORD,
-        "NO_COLOR": "1",
-    }
-
-
-class Cli:
-    def __init__(self, root: click.Group, env: dict[str, str]) -> None:
-        self.root = root
-        self.env = env
-
-    def __call__(self, *args: str, code: int = 0, **kwargs: Any) -> str:
-        result = CliRunner().invoke(self.root, list(args), env=self.env, **kwargs)
-        output = result.output
-        assert result.exit_code == code, f"{args}: exit {result.exit_code}\n{output}"
-        assert PASSWORD not in output
-        assert "Traceback" not in output
-        return output
-
-
-@pytest.fixture
-def cli(root: click.Group, env: dict[str, str], simulator: Any) -> Cli:
-    run = Cli(root, env)
-    run(
-        "profile", "create", "seal", "--env", simulator.base_url, "--nip", NIP, "--test-cert",
-        "--store", "memory",
-    )  # fmt: skip
-    return run
+from conftest import NIP, PASSWORD, PASSWORD_ENV, Cli
 
 
 def enroll(cli: Cli, tmp_path: Path, *extra: str, name: str = "Serwer ERP") -> dict[str, Any]:

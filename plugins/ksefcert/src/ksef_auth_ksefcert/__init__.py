@@ -3,7 +3,8 @@
 * credential source ``ksef-certificate`` (:class:`KsefCertificateSource`): a KSeF certificate
   kept in an encrypted PKCS#12 file, renewed by itself before it ends;
 * key store ``pkcs12-file`` (:class:`Pkcs12KeyStore`): keys made in this process, kept with their
-  certificate in an encrypted PKCS#12 file;
+  certificate in an encrypted PKCS#12 file; key store ``aws-secrets-manager``: the same, kept in
+  an AWS Secrets Manager secret (needs ``ksef-auth-cloud``);
 * :class:`CertificatesClient`: the KSeF certificate endpoints over a strategy's session, and
   :func:`enroll`, one enrollment end to end through any key store;
 * CLI: ``ksef-auth cert enroll | list | show | revoke | limits | renew | shorten``.
@@ -58,7 +59,10 @@ def ksef_auth_register_credential_sources(register: Register) -> None:
 
 @hookimpl
 def ksef_auth_register_key_stores(register: Register) -> None:
+    from ksef_auth_ksefcert.aws_secret import AwsSecretKeyStore
+
     register("pkcs12-file", Pkcs12KeyStore)
+    register("aws-secrets-manager", AwsSecretKeyStore)
 
 
 @hookimpl

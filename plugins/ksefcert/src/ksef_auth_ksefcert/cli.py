@@ -338,11 +338,19 @@ def _profile_for(profiles: ProfileStore, base: str, enrolled: Any) -> Any:
 
     origin = profiles.get(base)
     table = dict(enrolled.credential)
-    renewing = table.get("use") in ("pkcs12", "vault")
+    renewing = table.get("use") in ("pkcs12", "vault", "aws-secrets-manager")
     if table.get("use") == "pkcs12":
         table["use"] = "ksef-certificate"
-    elif table.get("use") == "vault":  # the same entry, through the source that renews it
-        renamed = {"name": "vault", "path": "vault_path", "key": "vault_key"}
+    elif table.get("use") in ("vault", "aws-secrets-manager"):  # the same place, renewing
+        renamed = {
+            "name": "vault",
+            "path": "vault_path",
+            "key": "vault_key",
+            "secret_id": "aws_secret",
+            "region": "aws_region",
+            "endpoint_url": "aws_endpoint_url",
+            "password": "password",
+        }
         table = {"use": "ksef-certificate"} | {
             renamed[k]: v for k, v in table.items() if k in renamed
         }

@@ -24,6 +24,7 @@ import attrs
 from ksef_auth import (
     CertificateCredential,
     CredentialError,
+    CredentialRequest,
     KeySpec,
     LocalKey,
     NotAvailable,
@@ -70,7 +71,7 @@ class Pkcs12File:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def load(self, source: str = "ksef-certificate") -> CertificateCredential:
+    def load(self, request: CredentialRequest | None = None) -> CertificateCredential:
         """The certificate and key; ``NotAvailable`` when the file is absent."""
         if not self.path.exists():
             raise NotAvailable(f"{self.where} does not exist")
@@ -79,7 +80,7 @@ class Pkcs12File:
             data,
             password=self.password,
             where=self.where,
-            source=f"{source} {self.path}",
+            source=f"ksef-certificate {self.path}",
             no_password_hint="set password",
         )
 

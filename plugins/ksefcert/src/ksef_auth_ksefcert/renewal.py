@@ -69,7 +69,7 @@ class Holder(Protocol):
     @property
     def label(self) -> str: ...
 
-    def load(self) -> CertificateCredential: ...
+    def load(self, request: CredentialRequest) -> CertificateCredential: ...
 
     def successor_store(self) -> KeyStore:
         """A key store whose ``keep`` replaces what is kept here."""
@@ -285,7 +285,7 @@ class Renewal:
     ) -> Outcome:
         from ksef_auth_ksefcert.client import CertificatesClient
 
-        current = self.holder.load()
+        current = self.holder.load(strategy.credential_request)
         if current.fingerprint != credential.fingerprint:
             return Outcome("renewed-elsewhere", known.valid_to)
         serial = serial_of(credential.certificate)

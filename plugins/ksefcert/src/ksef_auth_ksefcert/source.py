@@ -10,6 +10,7 @@ The certificate and its key live in an encrypted PKCS#12 file or a vault entry (
     context = { nip = "5261040828" }
     credential = { use = "ksef-certificate", path = "server.p12", password = { env = "P12_PASS" } }
     # or:       { use = "ksef-certificate", vault = "server-cert" }
+    # or:       { use = "ksef-certificate", aws_secret = "ksef/server" }
     signer = "xades"
     store = { use = "redis", url = "redis://cache:6379/0", key = { env = "STORE_KEY" } }
 
@@ -52,7 +53,8 @@ def _positive(instance: object, attribute: attrs.Attribute[float], value: float)
 
 @attrs.define(eq=False)
 class KsefCertificateSource:
-    """A KSeF certificate and its key, in an encrypted PKCS#12 file or the vault, renewed by
+    """A KSeF certificate and its key, in an encrypted PKCS#12 file, the vault or AWS Secrets
+    Manager, renewed by
     itself before it ends (over the strategy's own session, once among processes sharing the
     session store)."""
 
@@ -67,7 +69,10 @@ class KsefCertificateSource:
     )
     password: SecretRef | None = attrs.field(
         default=None,
-        metadata={"secret": True, "help": "The password of the PKCS#12 file."},
+        metadata={
+            "secret": True,
+            "help": "The password of the PKCS#12 file (or of the PKCS#12 in aws_secret).",
+        },
     )
     vault: str | None = attrs.field(
         default=None,
@@ -87,6 +92,20 @@ class KsefCertificateSource:
             "secret": True,
             "help": "The vault's key (default: $KSEF_AUTH_VAULT_KEY, else vault.key beside it).",
         },
+    )
+    aws_secret: str | None = attrs.field(
+        default=None,
+        metadata={
+            "help": "Instead of path: the AWS Secrets Manager secret holding them (name or"
+            " ARN); renewal puts the successor in it. With password, the key is a PKCS#12"
+            " encrypted with it. Needs ksef-auth-cloud."
+        },
+    )
+    aws_region: str | None = attrs.field(
+        default=None, metadata={"help": "The secret's AWS region (default: AWS_REGION)."}
+    )
+    aws_endpoint_url: str | None = attrs.field(
+        default=None, metadata={"help": "Another Secrets Manager endpoint (tests, VPC)."}
     )
     renew: bool = attrs.field(
         default=True,
@@ -137,10 +156,11 @@ class KsefCertificateSource:
     _renewal: Renewal = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if (self.path is None) == (self.vault is None):
+        places = [p for p in (self.path, self.vault, self.aws_secret) if p is not None]
+        if len(places) != 1:
             raise ValueError(
-                "say where the KSeF certificate is kept: path (a PKCS#12 file, with password)"
-                " or vault (an entry name), not both"
+                "say where the KSeF certificate is kept, once: path (a PKCS#12 file, with"
+                " password), vault (an entry name) or aws_secret (a Secrets Manager secret)"
             )
         if self.path is not None and self.password is None:
             raise ValueError(f"the PKCS#12 file {self.path} needs its password (by reference)")
@@ -166,6 +186,10 @@ class KsefCertificateSource:
             from ksef_auth_ksefcert.vault_entry import VaultEntry
 
             return VaultEntry(self.vault, self.vault_path, self.vault_key)
+        if self.aws_secret is not None:
+            from ksef_auth_ksefcert.aws_secret import AwsSecret
+
+            return AwsSecret(self.aws_secret, self.aws_region, self.aws_endpoint_url, self.password)
         assert self.path is not None and self.password is not None
         return Pkcs12File(self.path, self.password)
 
@@ -175,7 +199,7 @@ class KsefCertificateSource:
 
     def load(self, request: CredentialRequest) -> CertificateCredential:
         """The certificate in the file now; for a login, its renewal is looked after."""
-        credential = self._renewal.holder.load()
+        credential = self._renewal.holder.load(request)
         if request.purpose == "login":
             problem = self._renewal.problem(credential)
             if problem:
@@ -198,7 +222,7 @@ class KsefCertificateSource:
     def renew_now(self, strategy: Strategy, *, force: bool = False) -> Outcome:
         """Check the certificate at KSeF and renew it when due (or ``force``), now, waiting up
         to 60 s for another process's renewal to finish (``ksef-auth cert renew``)."""
-        credential = self._renewal.holder.load()
+        credential = self._renewal.holder.load(strategy.credential_request)
         return self._renewal.run(strategy, credential, lock_timeout=60.0, force=force)
 
     def __repr__(self) -> str:

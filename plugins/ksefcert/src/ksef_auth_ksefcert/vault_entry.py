@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ksef_auth import CertificateCredential, CertificateError, ConfigError, SecretRef
+from ksef_auth import (
+    CertificateCredential,
+    CertificateError,
+    ConfigError,
+    CredentialRequest,
+    SecretRef,
+)
 
 if TYPE_CHECKING:
     from ksef_auth import KeyStore
@@ -54,7 +60,7 @@ class VaultEntry:
     def label(self) -> str:
         return self.name
 
-    def load(self) -> CertificateCredential:
+    def load(self, request: CredentialRequest | None = None) -> CertificateCredential:
         """The certificate and key; ``NotAvailable`` when the entry is absent."""
         credential = self._vault().load(self.name)
         if not isinstance(credential, CertificateCredential):
