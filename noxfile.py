@@ -26,6 +26,11 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
 DEFAULT_PYTHON = "3.11"
 TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.23"]
+# Every test run fails a test that lets a secret out (ksef_auth.testing.secret_guard); the plugin
+# comes with core, so every session has it.
+PYTEST = ("pytest", "-p", "ksef_auth.testing.secret_guard")
+# The site's theme and its API reference, generated from the docstrings
+DOCS_TOOLS = ["mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
 
 #: What a plugin's tests need from the system: (a command that shows it is there, the Debian
 #: packages that provide it). A plugin session installs what is missing with apt-get where it
@@ -137,7 +142,7 @@ def lint(session: nox.Session) -> None:
 def core(session: nox.Session) -> None:
     """Core's own tests (with the plugins its test extra names: the simulator and a store)."""
     _install(session, ROOT / "core")
-    session.run("pytest", "core/tests", *session.posargs)
+    session.run(*PYTEST, "core/tests", *session.posargs)
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -149,7 +154,7 @@ def plugin(session: nox.Session, plugin: str) -> None:
         session.skip(f"plugins/{plugin} has no tests/ folder")
     _system_packages(session, plugin)
     _install(session, ROOT / "plugins" / plugin)
-    session.run("pytest", "-rs", str(tests), *session.posargs)
+    session.run(*PYTEST, "-rs", str(tests), *session.posargs)
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -161,9 +166,9 @@ def integration(session: nox.Session) -> None:
             "optional-dependencies", {}
         )
         args += ["-e", f"{path}[test]" if "test" in extras else str(path)]
-    # pip: tests build and install plugins; mkdocs-material: tests build the docs
-    session.install(*TEST_TOOLS, "pip", "mkdocs-material", *args)
-    session.run("pytest", "tests", *session.posargs)
+    # pip: tests build and install plugins; the docs tools: tests build the site
+    session.install(*TEST_TOOLS, "pip", *DOCS_TOOLS, *args)
+    session.run(*PYTEST, "tests", *session.posargs)
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -175,7 +180,7 @@ def bulk(session: nox.Session) -> None:
     needed += ["plugins/simulator", "plugins/redis"]
     session.install(*TEST_TOOLS, *(f"-e{ROOT / path}" for path in needed))
     session.run(
-        "pytest",
+        *PYTEST,
         "-rs",
         "tests/test_bulk_cli.py",
         "tests/test_bulk_processes.py",
@@ -188,7 +193,7 @@ def bulk(session: nox.Session) -> None:
 def compat(session: nox.Session) -> None:
     """Core (with the engine against the simulator), env and memory on newer Pythons."""
     _install(session, ROOT / "core")
-    session.run("pytest", "core/tests", "plugins/env/tests", "plugins/memory/tests")
+    session.run(*PYTEST, "core/tests", "plugins/env/tests", "plugins/memory/tests")
 
 
 @nox.session(python="3.12")
@@ -200,7 +205,7 @@ def peers(session: nox.Session) -> None:
     installed = ROOT / "build" / "peers"
     session.run("python", "peers/install.py", "--into", str(installed))
     session.run(
-        "pytest",
+        *PYTEST,
         "peers",
         *session.posargs,
         env={"KSEF_PEERS_INSTALLED": str(installed / "installed.json")},
@@ -211,7 +216,7 @@ def peers(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the documentation with warnings as errors."""
     _install(session, ROOT / "core")
-    session.install("mkdocs-material", *(f"-e{ROOT / 'plugins' / p}" for p in PLUGINS))
+    session.install(*DOCS_TOOLS, *(f"-e{ROOT / 'plugins' / p}" for p in PLUGINS))
     if (ROOT / "docs" / "gen_reference.py").is_file():
         session.run("python", "docs/gen_reference.py")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "build" / "site"))
@@ -281,7 +286,7 @@ def redis_fleet(session: nox.Session) -> None:
     session.install("-e", str(ROOT / "plugins" / "file"))
     session.env["KSEF_AUTH_REDIS_FAULT_SECONDS"] = "10"
     session.run(
-        "pytest", "plugins/redis/tests", "tests/test_cross_process.py", "-ra", *session.posargs
+        *PYTEST, "plugins/redis/tests", "tests/test_cross_process.py", "-ra", *session.posargs
     )
 
 

@@ -79,6 +79,7 @@ def test_skip_marks_are_rare() -> None:
 def test_site_builds_in_strict_mode(tmp_path: Path) -> None:
     pytest.importorskip("mkdocs", reason="mkdocs-material is not installed (nox -s docs has it)")
     pytest.importorskip("material", reason="mkdocs-material is not installed")
+    pytest.importorskip("mkdocstrings", reason="mkdocstrings is not installed (nox -s docs has it)")
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
         cwd=ROOT,
@@ -91,6 +92,39 @@ def test_site_builds_in_strict_mode(tmp_path: Path) -> None:
     assert "ksef-auth profile create" in cli and "ksef-auth doctor" in cli
     options = (tmp_path / "site" / "reference" / "options" / "index.html").read_text()
     assert "test-certificate" in options or "env" in options
+    assert_api_reference_is_complete(tmp_path / "site" / "reference" / "api")
+
+
+API_PAGES = {
+    "ksef_auth": "ksef_auth",
+    "ksef_auth.components": "components",
+    "ksef_auth.errors": "errors",
+    "ksef_auth.hookspecs": "hookspecs",
+    "ksef_auth.testing": "testing",
+    "ksef_auth.pacing": "pacing",
+    "ksef_auth.keys": "keys",
+    "ksef_auth.files": "conventions",
+    "ksef_auth.sealing": "conventions",
+    "ksef_auth.store_keys": "conventions",
+}
+
+
+def assert_api_reference_is_complete(api: Path) -> None:
+    """Every public name of the modules plugin authors and integrators import has its entry
+    (an anchor) in the generated API reference."""
+    import importlib
+
+    missing = []
+    for module_name, page in API_PAGES.items():
+        module = importlib.import_module(module_name)
+        names = getattr(module, "__all__", None) or [
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_") and callable(v) and getattr(v, "__module__", "") == module_name
+        ]
+        html = (api / page / "index.html").read_text()
+        missing += [f"{module_name}.{n}" for n in names if f'id="{module_name}.{n}"' not in html]
+    assert not missing, f"missing from the API reference: {missing}"
 
 
 def test_error_reference_names_every_error_and_code() -> None:

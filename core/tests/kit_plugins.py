@@ -1,12 +1,14 @@
-"""What the kit's own tests run it against: a session store and a credential source written as a
-third-party author would (an SQLite store, a directory of token files), each with its kit
-fixtures, and deliberately broken variants of both, each broken in one way the kit must catch.
+"""What the kit's own tests run it against: a session store, a credential source and a signer
+written as a third-party author would (an SQLite store, a directory of token files, a KSeF token
+signer), each with its kit fixtures, and deliberately broken variants of each, every one broken
+in one way the kit must catch.
 
 (No tests here: ``test_kit.py`` runs the kit on these.)
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
@@ -26,9 +28,15 @@ import pytest
 
 from ksef_auth import CredentialError, CredentialRequest, KsefToken, NotAvailable, SecretRef
 from ksef_auth.files import read_credential_file
-from ksef_auth.model import SessionTokens
+from ksef_auth.model import SessionTokens, SignRequest, Submission
 from ksef_auth.sealing import UnsealError, generate_key, parse_keys, seal, unseal
-from ksef_auth.testing import NIPS, CredentialSourceContract, RawStorage, SessionStoreContract
+from ksef_auth.testing import (
+    NIPS,
+    CredentialSourceContract,
+    RawStorage,
+    SessionStoreContract,
+    SignerContract,
+)
 
 log = logging.getLogger("kit_plugins")
 
@@ -452,3 +460,78 @@ class RemembersContext(TokenDirectory):
         if id(self) not in self._first:
             self._first[id(self)] = super().load(request)
         return self._first[id(self)]
+
+
+# --- a good signer --------------------------------------------------------------------------------
+
+
+class TokenSigner:
+    """KSeF 2.0's token login: ``token|timestampMs`` encrypted with RSA-OAEP (SHA-256) under
+    KSeF's ``KsefTokenEncryption`` key (what a third-party signer does for its own scheme)."""
+
+    method = "kit-token"
+    challenge_path = "/auth/challenge"
+
+    def encrypt(self, request: SignRequest) -> str:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        key = next(k for k in request.public_keys if "KsefTokenEncryption" in k.usage)
+        public = x509.load_der_x509_certificate(key.certificate).public_key()
+        plain = f"{request.credential.token.reveal()}|{request.challenge.timestamp_ms}".encode()
+        oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+        return base64.b64encode(public.encrypt(plain, oaep)).decode()  # type: ignore[union-attr]
+
+    def sign(self, request: SignRequest) -> Submission:
+        body = {
+            "challenge": request.challenge.challenge,
+            "contextIdentifier": {"type": request.context.type, "value": request.context.value},
+            "encryptedToken": self.encrypt(request),
+        }
+        return Submission("/auth/ksef-token", json.dumps(body).encode(), "application/json")
+
+
+class TokenSignerKit(SignerContract):
+    """The kit's fixtures for a token signer class (``signer_class``)."""
+
+    signer_class: ClassVar[type[TokenSigner]] = TokenSigner
+
+    @pytest.fixture
+    def signer(self) -> Any:
+        return self.signer_class()
+
+    @pytest.fixture
+    def credential(self) -> KsefToken:
+        return KsefToken(TOKEN)
+
+
+# --- broken signers: each fails one rule -------------------------------------------------------
+
+
+class ClearTokenSigner(TokenSigner):
+    """Sends the token itself, "encrypted" only by base64 of nothing: in clear."""
+
+    def encrypt(self, request: SignRequest) -> str:
+        return request.credential.token.reveal()
+
+
+class NetworkSigner(TokenSigner):
+    """Fetches KSeF's keys itself inside ``sign`` (outside the flow's deadlines)."""
+
+    def sign(self, request: SignRequest) -> Submission:
+        import socket
+
+        with socket.create_connection(("127.0.0.1", 9), timeout=1):
+            pass
+        return super().sign(request)
+
+
+_SIGNED: dict[int, Submission] = {}
+
+
+class ReplayingSigner(TokenSigner):
+    """Signs once and sends that submission for every later challenge."""
+
+    def sign(self, request: SignRequest) -> Submission:
+        return _SIGNED.setdefault(id(type(self)), super().sign(request))

@@ -1,5 +1,6 @@
-"""The conformance kit proved by mutation: a correct third-party store and source pass it, and
-each deliberately broken variant fails the very rule it breaks (run in a pytest of its own).
+"""The conformance kit proved by mutation: a correct third-party store, source and signer pass
+it, and each deliberately broken variant fails the very rule it breaks (run in a pytest of its
+own).
 
 The built-in stores and sources run the kit in their own test suites.
 """
@@ -10,7 +11,7 @@ import textwrap
 
 import pytest
 
-from tests.kit_plugins import SqliteStoreKit, TokenDirectoryKit
+from tests.kit_plugins import SqliteStoreKit, TokenDirectoryKit, TokenSignerKit
 
 pytest_plugins = ["pytester"]
 
@@ -21,6 +22,10 @@ class TestSqliteStore(SqliteStoreKit):
 
 class TestTokenDirectory(TokenDirectoryKit):
     """The correct source passes every rule."""
+
+
+class TestTokenSigner(TokenSignerKit):
+    """The correct signer passes every rule."""
 
 
 STORE_MUTANTS = {
@@ -55,6 +60,12 @@ SOURCE_MUTANTS = {
         "test_each_context_gets_its_own_credential",
         "test_a_context_without_a_credential_is_not_available",
     ],
+}
+
+SIGNER_MUTANTS = {
+    "ClearTokenSigner": ["test_the_secret_is_not_sent_in_clear"],
+    "NetworkSigner": ["test_sign_makes_no_network_call"],
+    "ReplayingSigner": ["test_the_submission_answers_this_challenge"],
 }
 
 MODULE = """
@@ -97,11 +108,29 @@ def test_the_kit_fails_a_broken_store(
     assert_fails_each(recorder, mutant, rules)
 
 
-@pytest.mark.parametrize(("mutant", "rules"), SOURCE_MUTANTS.items(), ids=list(SOURCE_MUTANTS))
+LEAKY = pytest.mark.secret_guard_off("the kit's verdict on a leaky source quotes what it leaked")
+
+
+@pytest.mark.parametrize(
+    ("mutant", "rules"),
+    [
+        pytest.param(m, r, marks=[LEAKY] if m == "TokenInMessage" else [])
+        for m, r in SOURCE_MUTANTS.items()
+    ],
+    ids=list(SOURCE_MUTANTS),
+)
 def test_the_kit_fails_a_broken_source(
     pytester: pytest.Pytester, mutant: str, rules: list[str]
 ) -> None:
     recorder = run_kit(pytester, "TokenDirectoryKit", "source_class", mutant, rules)
+    assert_fails_each(recorder, mutant, rules)
+
+
+@pytest.mark.parametrize(("mutant", "rules"), SIGNER_MUTANTS.items(), ids=list(SIGNER_MUTANTS))
+def test_the_kit_fails_a_broken_signer(
+    pytester: pytest.Pytester, mutant: str, rules: list[str]
+) -> None:
+    recorder = run_kit(pytester, "TokenSignerKit", "signer_class", mutant, rules)
     assert_fails_each(recorder, mutant, rules)
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 import attrs
 
 from ksef_auth.errors import CertificateError
+from ksef_auth.secret import note_secret, watching
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -46,6 +47,17 @@ class KeyHandle(Protocol):
         ...
 
 
+def _note_key(key: PrivateKeyTypes) -> None:
+    """Report the lines of ``key``'s unencrypted PEM forms as secrets (see ``secret.watch``)."""
+    from cryptography.hazmat.primitives import serialization
+
+    for form in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
+        pem = key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption())
+        for line in pem.decode("ascii").splitlines():
+            if not line.startswith("-----"):
+                note_secret(line)
+
+
 class LocalKey:
     """A :class:`KeyHandle` over a ``cryptography`` private key held in this process."""
 
@@ -60,6 +72,8 @@ class LocalKey:
                 " use an RSA (2048 bits or more) or EC P-256/P-384/P-521 key"
             )
         self._key = key
+        if watching():  # a test's secret guard learns the key's PEM lines
+            _note_key(key)
 
     def public_key(self) -> CertificatePublicKeyTypes:
         return self._key.public_key()

@@ -15,7 +15,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-__all__ = ["Secret", "note_secret", "watch"]
+__all__ = ["Secret", "note_secret", "watch", "watching"]
 
 _watchers: list[Callable[[str], None]] = []
 
@@ -31,6 +31,11 @@ def watch(callback: Callable[[str], None]) -> Callable[[], None]:
             _watchers.remove(callback)
 
     return stop
+
+
+def watching() -> bool:
+    """Whether anything watches for secrets (so that costly reporting can be skipped)."""
+    return bool(_watchers)
 
 
 def note_secret(value: str) -> None:

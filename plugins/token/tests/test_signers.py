@@ -29,6 +29,7 @@ from ksef_auth import (
 )
 from ksef_auth.components import options_of
 from ksef_auth.manager import PluginManager
+from ksef_auth.testing import SignerContract
 from ksef_auth_token import HmacSigner, KsefTokenSigner
 from ksef_auth_token.hmac_signer import authorisation
 from ksef_auth_token.ksef_token import current_key
@@ -47,6 +48,26 @@ ENV = Environment.of("http://127.0.0.1:1/v2")
 CHALLENGE = Challenge(
     "20250514-CR-226FB7B000-3ACF9BE4C0-10", "2025-07-11T12:23:56.0154302+00:00", 1752236636015
 )
+
+
+class TestKsefTokenSignerContract(SignerContract):
+    @pytest.fixture
+    def signer(self) -> KsefTokenSigner:
+        return KsefTokenSigner()
+
+    @pytest.fixture
+    def credential(self) -> KsefToken:
+        return KsefToken("20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5261040828|" + "ab" * 32)
+
+
+class TestHmacSignerContract(SignerContract):
+    @pytest.fixture
+    def signer(self) -> HmacSigner:
+        return HmacSigner()
+
+    @pytest.fixture
+    def credential(self) -> SharedSecret:
+        return SharedSecret("a-shared-secret-of-the-shop-0123456789")
 
 
 @pytest.fixture(scope="module")

@@ -54,9 +54,10 @@ def cli() -> None:
 
 
 def _add_builtin_commands() -> None:
-    from ksef_auth.cli import config, doctor, nip, plugins, profile, session
+    from ksef_auth.cli import config, doctor, nip, plugin_template, plugins, profile, session
 
     cli.add_command(plugins.plugins)
+    cli.add_command(plugin_template.plugin)
     cli.add_command(config.config)
     cli.add_command(profile.profile)
     cli.add_command(nip.nip)

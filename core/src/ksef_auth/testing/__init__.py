@@ -1,6 +1,6 @@
-"""The conformance kit for plugin authors: prove that a session store, a credential source or a
-rate limiter keeps the contract with one subclass; and a pytest plugin that fails any test
-leaking a secret.
+"""The conformance kit for plugin authors: prove that a session store, a credential source, a
+signer or a rate limiter keeps the contract with one subclass; and a pytest plugin that fails
+any test leaking a secret.
 
 ::
 
@@ -21,6 +21,7 @@ This package imports pytest: import it from tests only.
 from __future__ import annotations
 
 from ksef_auth.testing.limiters import RateLimiterContract
+from ksef_auth.testing.signers import SignerContract, make_public_keys
 from ksef_auth.testing.sources import CredentialSourceContract, error_text
 from ksef_auth.testing.stores import RawStorage, SessionStoreContract, violated
 from ksef_auth.testing.tokens import NIPS, make_tokens, secrets_of, vars_of
@@ -31,7 +32,9 @@ __all__ = [
     "RateLimiterContract",
     "RawStorage",
     "SessionStoreContract",
+    "SignerContract",
     "error_text",
+    "make_public_keys",
     "make_tokens",
     "secrets_of",
     "vars_of",

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ksef_auth.secret import note_secret
+
 from ksef_auth_simulator import jwt
 from ksef_auth_simulator.config import SimulatorConfig
 from ksef_auth_simulator.counters import Counters
@@ -290,7 +292,9 @@ class Simulator:
                 "jti": secrets.token_hex(8),
             }
         )
-        return jwt.encode(claims, self.secret), float(exp)
+        token = jwt.encode(claims, self.secret)
+        note_secret(token)  # a test's secret guard learns every token issued
+        return token, float(exp)
 
     def access_claims(self, op: Operation) -> dict[str, Any]:
         claims: dict[str, Any] = {
