@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from peer_support import CATALOG, HERE, Peer, SimulatorAdmin
+from peer_support import CATALOG, HERE, Peer, SimulatorAdmin, SoftHsm
 
 from ksef_auth.nip import example_nips
 from ksef_auth_simulator import Simulator, SimulatorConfig, serve
@@ -66,3 +66,9 @@ _NIPS = iter(example_nips(10_000, start=4242))
 def nip() -> str:
     """A context no other test uses, so its counters are this test's alone."""
     return next(_NIPS)
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
+    """A SoftHSM2 token for the peers that sign through PKCS#11 (skips where SoftHSM2 is not)."""
+    return SoftHsm(tmp_path_factory.mktemp("softhsm"))

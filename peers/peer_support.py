@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import os
 import queue
+import shutil
 import subprocess
 import threading
 import tomllib
@@ -207,3 +209,51 @@ def certificate(kind: str, nip: str, key_type: str = "rsa") -> tuple[str, str]:
         serialization.NoEncryption(),
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+SOFTHSM_MODULES = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+)
+
+
+class SoftHsm:
+    """A SoftHSM2 token in a directory of its own (its config file is ``config``)."""
+
+    label = "peers"
+    pin = "1234"
+
+    def __init__(self, directory: Path) -> None:
+        util = shutil.which("softhsm2-util")
+        module = next((m for m in SOFTHSM_MODULES if Path(m).is_file()), None)
+        if util is None or module is None:
+            pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2; .ci/run does)")
+        self.util, self.module = util, module
+        (directory / "tokens").mkdir()
+        self.config = directory / "softhsm2.conf"
+        self.config.write_text(f"directories.tokendir = {directory / 'tokens'}\n")
+        self._run("--init-token", "--free", "--label", self.label, "--so-pin", "5678")
+        self._keys = itertools.count(1)
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run(
+            [self.util, *args, "--pin", self.pin],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "SOFTHSM2_CONF": str(self.config)},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def import_key(self, key_pem: str, label: str) -> None:
+        """Put a PKCS#8 key into the token (the test then forgets where it came from)."""
+        pem = self.config.parent / f"{label}.pem"
+        pem.touch(mode=0o600)
+        pem.write_text(key_pem)
+        try:
+            number = f"{next(self._keys):04x}"
+            self._run("--import", str(pem), "--token", self.label, "--label", label, "--id", number)
+        finally:
+            pem.unlink()

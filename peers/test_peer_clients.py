@@ -1,12 +1,14 @@
 """Third-party KSeF 2.0 clients (peers.toml) log in to our simulator through their own public API,
 and the simulator says, from outside, that each login really happened.
 
-Every row is one peer doing one thing: a KSeF-token login with a token the simulator issued, a
+Every row is one peer doing one thing: a KSeF-token login with a token the simulator issued; a
 XAdES login signed by the peer's own signer with a self-signed seal or personal certificate made
-here (RSA and EC), refresh, listing sessions, revoking the current one and another one, a login
-KSeF refuses, and the KSeF hosts the peer knows. Each test uses a context (NIP) of its own, so the
+here (RSA and EC), with a certificate the peer makes itself, with a key in a SoftHSM2 token
+(PKCS#11); refresh, listing sessions, revoking the current one and another one; a KSeF token
+the peer makes, uses and revokes; a KSeF certificate the peer enrolls and logs in with; a login
+KSeF refuses; the KSeF hosts the peer knows. Each test uses a context (NIP) of its own, so the
 simulator's counters for that context are the test's alone. A peer that does not offer a thing
-skips that row; a peer's own bug is an xfail row (:data:`PEER_BUGS`) saying what it is.
+skips that row; a peer's own bug is a strict xfail row (:data:`PEER_BUGS`) saying what it is.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from peer_support import Peer, PeerFailed, PeerTimeout, SimulatorAdmin, certificate
+from peer_support import Peer, PeerFailed, PeerTimeout, SimulatorAdmin, SoftHsm, certificate
 
 #: (peer, row) -> what is wrong in that peer (not in the simulator), and the exception it causes
 PEER_BUGS: dict[tuple[str, str], tuple[str, type[BaseException]]] = {
@@ -22,6 +24,11 @@ PEER_BUGS: dict[tuple[str, str], tuple[str, type[BaseException]]] = {
         "ksef 0.2.8 polls a failed login (status 415/450) as if it were pending, once a second "
         "for 60 attempts, instead of stopping at the first final status (>= 400)",
         PeerTimeout,
+    ),
+    ("pyksef", "pkcs11"): (
+        "pyksef 0.3.3's PKCS#11 keys (P11RSAPrivateKey, P11ECPrivateKey) do not implement "
+        "__deepcopy__, abstract in the cryptography it gets (50.x), so none can be made",
+        PeerFailed,
     ),
     ("ksef", "hosts"): (
         "ksef 0.2.8's Environment URLs end in /api/v2/ on the new hosts "
@@ -110,6 +117,45 @@ def test_xades_login_with_its_own_signer(
     assert seen["events"]["logins_completed"] == 1
 
 
+def test_xades_login_with_a_certificate_the_peer_makes(
+    peer: Peer, simulator: SimulatorAdmin, nip: str
+) -> None:
+    """A peer that makes TEST certificates of its own logs in with one."""
+    got = peer.offering("own_certificate_login").call("own_certificate_login", nip=nip)
+
+    who = simulator.whoami(got["access"])
+    assert who["context"] == {"type": "Nip", "value": nip}
+    assert who["subject"]["subjectIdentifier"] == {"type": "Nip", "value": nip}
+    assert simulator.counters(nip)["events"]["logins_completed"] == 1
+
+
+def test_xades_login_with_a_key_in_a_pkcs11_token(
+    request: pytest.FixtureRequest, peer: Peer, simulator: SimulatorAdmin, nip: str
+) -> None:
+    """The seal's key sits in a SoftHSM2 token; the peer signs through PKCS#11."""
+    peer.offering("pkcs11_login")
+    softhsm: SoftHsm = request.getfixturevalue("softhsm")
+    known_bug(request, peer, "pkcs11")
+    cert, key = certificate("seal", nip)
+    softhsm.import_key(key, label=f"seal-{nip}")
+
+    got = peer.call(
+        "pkcs11_login",
+        nip=nip,
+        cert_pem=cert,
+        module=softhsm.module,
+        token_label=softhsm.label,
+        pin=softhsm.pin,
+        key_label=f"seal-{nip}",
+        config=str(softhsm.config),
+    )
+
+    who = simulator.whoami(got["access"])
+    assert who["context"] == {"type": "Nip", "value": nip}
+    assert who["authenticationMethod"] == "QualifiedSeal"
+    assert simulator.counters(nip)["events"]["logins_completed"] == 1
+
+
 def test_refresh(peer: Peer, simulator: SimulatorAdmin, nip: str) -> None:
     got = token_login(peer.offering("refresh"), simulator, nip)
 
@@ -160,6 +206,62 @@ def test_revoke_another_session(peer: Peer, simulator: SimulatorAdmin, nip: str)
     seen = simulator.counters(nip)
     assert seen["endpoints"]["DELETE /auth/sessions/{referenceNumber}"] == {"calls": 1, "204": 1}
     assert seen["events"]["sessions_revoked"] == 1
+
+
+def test_a_ksef_token_the_peer_makes(peer: Peer, simulator: SimulatorAdmin, nip: str) -> None:
+    """After a XAdES login the peer makes a KSeF token (``POST /tokens``), logs in with it,
+    revokes it (``DELETE /tokens/{ref}``), and is refused when it tries it again."""
+    peer.offering("generate_token")
+    cert, key = certificate("seal", nip)
+    owner = peer.call("xades_login", nip=nip, cert_pem=cert, key_pem=key)
+
+    made = peer.call(
+        "generate_token",
+        session=owner["session"],
+        description="Token zrobiony przez peera",
+        permissions=["InvoiceRead", "InvoiceWrite"],
+    )
+    assert made["token"].startswith(f"{made['reference']}|nip-{nip}|")
+    got = peer.call("token_login", nip=nip, token=made["token"])
+    who = simulator.whoami(got["access"])
+    assert who["authenticationMethod"] == "Token"
+    assert who["ksefTokenReference"] == made["reference"]
+    assert set(who["permissions"]) == {"InvoiceRead", "InvoiceWrite"}
+
+    peer.call("revoke_token", session=owner["session"], reference=made["reference"])
+    assert peer.call("token_status", session=owner["session"], reference=made["reference"]) in (
+        "revoked",
+        "Revoked",
+    )
+    with pytest.raises(PeerFailed):
+        peer.call("token_login", nip=nip, token=made["token"], timeout=8)
+    seen = simulator.counters(nip)
+    assert seen["endpoints"]["POST /tokens"] == {"calls": 1, "202": 1}
+    assert seen["endpoints"]["DELETE /tokens/{referenceNumber}"] == {"calls": 1, "204": 1}
+    assert seen["events"]["logins_failed"] == 1
+
+
+def test_a_ksef_certificate_the_peer_enrolls(
+    peer: Peer, simulator: SimulatorAdmin, nip: str
+) -> None:
+    """After a XAdES login with a seal the peer enrolls a KSeF certificate (enrollment data, a
+    CSR, enroll, status, retrieve) and logs in with it: the simulator sees its own certificate."""
+    peer.offering("enroll_certificate")
+    cert, key = certificate("seal", nip)
+    owner = peer.call("xades_login", nip=nip, cert_pem=cert, key_pem=key)
+
+    enrolled = peer.call("enroll_certificate", session=owner["session"], name="Certyfikat peera")
+    got = peer.call(
+        "xades_login", nip=nip, cert_pem=enrolled["cert_pem"], key_pem=enrolled["key_pem"]
+    )
+
+    who = simulator.whoami(got["access"])
+    assert who["context"] == {"type": "Nip", "value": nip}
+    assert who["authenticationMethod"] == "InternalCertificate"
+    seen = simulator.counters(nip)
+    assert seen["endpoints"]["POST /certificates/enrollments"] == {"calls": 1, "202": 1}
+    assert seen["endpoints"]["POST /certificates/retrieve"] == {"calls": 1, "200": 1}
+    assert seen["events"]["logins_completed"] == 2
 
 
 def test_a_refused_login_is_reported(

@@ -8,10 +8,15 @@ ksef2 only knows KSeF's hosts (``Environment.TEST``); its ``Client(http_client=.
 
 from __future__ import annotations
 
+import base64
+import re
 import sys
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from ksef2 import Client, Environment
 from ksef2.xades import load_certificate_from_pem, load_private_key_from_pem
 from rpc import Sessions, serve
@@ -65,6 +70,11 @@ def xades_login(nip: str, cert_pem: str, key_pem: str) -> dict[str, Any]:
     return logged_in(auth)
 
 
+def own_certificate_login(nip: str) -> dict[str, Any]:
+    """ksef2 makes its own self-signed TEST seal (``with_test_certificate``)."""
+    return logged_in(client.authentication.with_test_certificate(nip=nip, poll_interval=POLL))
+
+
 def refresh(session: int) -> dict[str, Any]:
     refreshed = client.authentication.refresh(refresh_token=sessions[session].refresh_token)
     return {"access": refreshed.access_token.token}
@@ -85,6 +95,72 @@ def revoke(session: int, reference: str) -> None:
     sessions[session].sessions.terminate(reference)
 
 
+def generate_token(session: int, description: str, permissions: list[str]) -> dict[str, str]:
+    """A KSeF token made by the peer (``POST /tokens``), once the peer sees it Active."""
+    snake = [re.sub(r"(?<!^)(?=[A-Z])", "_", p).lower() for p in permissions]  # ksef2's names
+    made = sessions[session].tokens.generate(permissions=snake, description=description)
+    made.wait(timeout=30, poll_interval=POLL)
+    return {"reference": made.reference_number, "token": made.token}
+
+
+def token_status(session: int, reference: str) -> str:
+    return str(sessions[session].tokens.get_status(reference_number=reference).status)
+
+
+def revoke_token(session: int, reference: str) -> None:
+    sessions[session].tokens.revoke(reference_number=reference)
+
+
+#: ksef2's enrollment data fields -> subject attribute OIDs (ksef2 takes a ready CSR; this
+#: driver builds it from what ksef2 returns)
+DATA_OIDS = {
+    "common_name": "2.5.4.3",
+    "surname": "2.5.4.4",
+    "serial_number": "2.5.4.5",
+    "iso_country_code": "2.5.4.6",
+    "organization_name": "2.5.4.10",
+    "name": "2.5.4.42",
+    "unique_identifier": "2.5.4.45",
+    "organization_identifier": "2.5.4.97",
+}
+
+
+def enroll_certificate(session: int, name: str) -> dict[str, str]:
+    """A KSeF certificate through ksef2: enrollment data, enroll, wait, retrieve."""
+    certificates = sessions[session].certificates
+    data = certificates.get_enrollment_data()
+    subject = x509.Name(
+        [
+            x509.NameAttribute(x509.ObjectIdentifier(oid), getattr(data, field))
+            for field, oid in DATA_OIDS.items()
+            if getattr(data, field)
+        ]
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    der = csr.public_bytes(serialization.Encoding.DER)
+    enrollment = certificates.enroll(
+        certificate_name=name,
+        certificate_type="authentication",
+        csr=base64.b64encode(der).decode(),
+    )
+    serial = enrollment.wait(timeout=30, poll_interval=POLL).certificate_serial_number
+    (issued,) = certificates.retrieve(certificate_serial_numbers=[serial]).certificates
+    certificate = x509.load_der_x509_certificate(
+        base64.b64decode(issued.base64_encoded_certificate)
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return {
+        "serial": serial,
+        "cert_pem": certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        "key_pem": key_pem.decode(),
+    }
+
+
 def environments() -> dict[str, str]:
     return {environment.name: environment.value for environment in Environment}
 
@@ -94,10 +170,15 @@ serve(
     {
         "token_login": token_login,
         "xades_login": xades_login,
+        "own_certificate_login": own_certificate_login,
         "refresh": refresh,
         "sessions": list_sessions,
         "revoke_current": revoke_current,
         "revoke": revoke,
         "environments": environments,
+        "generate_token": generate_token,
+        "token_status": token_status,
+        "revoke_token": revoke_token,
+        "enroll_certificate": enroll_certificate,
     },
 )
