@@ -34,7 +34,18 @@ REASONS = {
 
 
 def cert_group(cli: click.Group) -> click.Group:
-    """The ``cert`` group of ``cli``, created when no other plugin made it yet."""
+    """The ``cert`` group of ``cli``: core's (``ksef_auth.cli.group(cli, "cert")``) when this
+    ksef-auth has it, else the one another plugin made, else a new one."""
+    import ksef_auth.cli as core_cli
+
+    core_group = getattr(core_cli, "group", None)
+    if callable(core_group) and not isinstance(core_group, click.Group):
+        try:
+            found = core_group(cli, "cert")
+        except (LookupError, TypeError):
+            found = None
+        if isinstance(found, click.Group):
+            return found
     existing = cli.commands.get("cert")
     if isinstance(existing, click.Group):
         return existing
