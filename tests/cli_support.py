@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 
+from ksef_auth.testing.secret_guard import inspect
+
 _CLEARED = ("KSEF2_PROFILE", "KSEF2_TOKEN", "KSEF2_ENV", "KSEF2_NIP", "KSEF2_P12_PASSWORD")
 
 
@@ -55,4 +57,7 @@ def run_cli(home: Path, *args: str, timeout: float = 60, **env: str) -> Result:
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+    # the secret guard checks what the CLI printed (a test printing a token on purpose says so
+    # with @pytest.mark.shows_secret)
+    inspect(proc.stdout + proc.stderr, f"output of ksef-auth {' '.join(args[:2])}")
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -33,6 +33,7 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.shows_secret("ksef-auth token prints the access token: that is what it is for")
 def test_token_after_login_reuses_the_session_in_another_process(
     tmp_path: Path, ksef_simulator: Any
 ) -> None:
