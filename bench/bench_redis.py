@@ -12,9 +12,9 @@
 (d) a fleet: P processes x T threads on a real 3-master Redis Cluster (a replica each), 2-second
     access tokens, S seconds, one master SIGKILLed a third of the way in: logins counted at the
     simulator vs one per context (target: 1 per context per session lifetime, +1), and caller
-    errors (target: 0). Full: 8 x 32, 60 s; quick: 2 x 8, 12 s;
+    errors (target: 0). Full: 8 x 32, 60 s; quick: 2 x 8, 8 s;
 (e) one Redis SIGSTOPped for F seconds mid-run (P x T callers, 2-second tokens): the slowest
-    ``token()`` vs one ``socket_timeout`` plus the median login time. Full: 10 s; quick: 3 s.
+    ``token()`` vs one ``socket_timeout`` plus the median login time. Full: 10 s; quick: 2 s.
 
 Servers are real (``ksef_auth_redis.testing``: redis-server, redis-cli, loopback, stopped by
 pid); the simulator runs in a process of its own with its published rate limits on.
@@ -318,7 +318,7 @@ def run_fleet(
 def case_fleet(quick: bool) -> list[Row]:
     from ksef_auth_redis.testing import run_redis_cluster
 
-    processes, threads, seconds = (2, 8, 12.0) if quick else (8, 32, 60.0)
+    processes, threads, seconds = (2, 8, 8.0) if quick else (8, 32, 60.0)
     with (
         SimulatorProcess("--access-ttl", "2.0001") as sim,
         run_redis_cluster() as cluster,
@@ -339,7 +339,7 @@ def case_fleet(quick: bool) -> list[Row]:
     shape = f"{processes} proc x {threads} thr, {seconds:g} s"
     note = (
         f"{calls:,} token() calls, {errors} caller errors, {refreshes} refreshes;"
-        f" master on port {victim} killed at {seconds / 3:g} s"
+        f" master on port {victim} killed at {seconds / 3:.1f} s"
         + (", replica promoted" if failed_over else ", NO failover")
     )
     return [
@@ -381,7 +381,7 @@ def case_pause(quick: bool) -> list[Row]:
     from ksef_auth_redis.testing import run_redis_server
 
     socket_timeout = 2.0
-    pause, seconds = (3.0, 12.0) if quick else (10.0, 30.0)
+    pause, seconds = (2.0, 8.0) if quick else (10.0, 30.0)
     processes, threads = (2, 8) if quick else (4, 16)
     with SimulatorProcess("--access-ttl", "2.0001") as sim, run_redis_server() as server:
         env = tokens_env(sim)

@@ -493,7 +493,20 @@ class RedisStore:
     @contextmanager
     def errors(self, doing: str) -> Iterator[None]:
         """Turn redis-py's errors into one-line :class:`StoreError` messages that say what to
-        do (``host:port`` only, never a credential); connection failures are remembered."""
+        do (``host:port`` only, never a credential); connection failures are remembered. The
+        exception classes are looked at only when something failed."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            error = self._translate(exc, doing)
+            if error is None:
+                raise
+            raise error from None
+
+    def _translate(self, exc: Exception, doing: str) -> StoreError | None:
+        """The :class:`StoreError` for a failure of redis-py (None: not a Redis failure)."""
         from redis.exceptions import (
             AuthenticationError,
             ReadOnlyError,
@@ -506,56 +519,51 @@ class RedisStore:
         from redis.sentinel import MasterNotFoundError
 
         where = self._target.where
-        try:
-            yield
-        except StoreError:
-            raise
-        except AuthenticationError as exc:
-            raise StoreError(
+        if isinstance(exc, AuthenticationError):
+            return StoreError(
                 f"Redis at {where} refused the credentials ({self._reason(exc)}); check the"
                 " password (and username) options"
-            ) from None
-        except MasterNotFoundError:
+            )
+        if isinstance(exc, MasterNotFoundError):
             self._failed_at = time.monotonic()
-            raise StoreError(
+            return StoreError(
                 f"no Sentinel at {where} names a reachable master for"
                 f" {self._target.service!r}: is the service name right, is a failover going on?"
-            ) from None
-        except (RedisConnectionError, RedisTimeout, OSError) as exc:
+            )
+        if isinstance(exc, RedisConnectionError | RedisTimeout | OSError):
             self._failed_at = time.monotonic()
-            raise StoreError(
+            return StoreError(
                 f"Redis at {where} is unreachable ({self._reason(exc)}); check the url option"
                 " and that redis-server runs"
-            ) from None
-        except ReadOnlyError:
-            raise StoreError(
+            )
+        if isinstance(exc, ReadOnlyError):
+            return StoreError(
                 f"Redis at {where} is a read-only replica: point url at its master, or use"
                 f' url = "{self._target.url_for("sentinel")}" with the sentinels\' host:port'
-            ) from None
-        except ResponseError as exc:
+            )
+        if isinstance(exc, ResponseError):
             text = self._reason(exc)
             kind = type(exc).__name__
             if self._target.mode == "cluster" and kind in ("ClusterDownError", "TryAgainError"):
                 self._failed_at = time.monotonic()
-                raise StoreError(
-                    f"the Redis Cluster at {where} is down or failing over ({text})"
-                ) from None
+                return StoreError(f"the Redis Cluster at {where} is down or failing over ({text})")
             redirected = kind in ("MovedError", "AskError") or text.startswith(("MOVED", "ASK"))
             if self._target.mode != "cluster" and redirected:
                 answer = text if text.startswith(("MOVED", "ASK")) else f"MOVED {text}"
-                raise StoreError(
+                return StoreError(
                     f"Redis at {where} answered {answer!r} when asked to {doing} it: it is a"
                     f' Redis Cluster node; use url = "{self._target.url_for("cluster")}"'
-                ) from None
-            raise StoreError(f"Redis at {where} refused to {doing} it: {text}") from None
-        except RedisClusterException as exc:
+                )
+            return StoreError(f"Redis at {where} refused to {doing} it: {text}")
+        if isinstance(exc, RedisClusterException):
             text = self._reason(exc)
             hint = ""
             if "not enabled" in text.lower():
                 hint = f'; it is not a cluster node: use url = "{self._target.url_for("single")}"'
-            raise StoreError(f"Redis Cluster at {where}: {text}{hint}") from None
-        except RedisError as exc:
-            raise StoreError(f"could not {doing} Redis at {where}: {self._reason(exc)}") from None
+            return StoreError(f"Redis Cluster at {where}: {text}{hint}")
+        if isinstance(exc, RedisError):
+            return StoreError(f"could not {doing} Redis at {where}: {self._reason(exc)}")
+        return None
 
     def __repr__(self) -> str:
         key = "none (encrypt = false)" if not self.encrypt else self._keys().origin()
