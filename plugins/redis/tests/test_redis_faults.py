@@ -25,6 +25,7 @@ from ksef_auth import (
     KsefToken,
     RefreshPolicy,
     SecretRef,
+    StoreError,
     Strategy,
 )
 from ksef_auth.breaker import breaker_for
@@ -216,7 +217,10 @@ def stored_again(store: RedisStore, strategies: list[Strategy], within: float = 
         done = True
         for each in strategies:
             current = each.session.refresh()
-            stored = store.get(each.session.key_for(current.credential_fingerprint))
+            try:  # the client's first call may still reach the dead node (then it learns)
+                stored = store.get(each.session.key_for(current.credential_fingerprint))
+            except StoreError:
+                stored = None
             done = done and stored is not None and stored.access_token == current.access_token
         if done:
             return True
