@@ -183,8 +183,9 @@ def integration(session: nox.Session) -> None:
             "optional-dependencies", {}
         )
         args += ["-e", f"{path}[test]" if "test" in extras else str(path)]
-    # pip: tests build and install plugins; the docs tools: tests build the site
-    session.install(*TEST_TOOLS, "pip", *DOCS_TOOLS, *args)
+    # pip: tests build and install plugins; the docs tools: tests build the site; ruff: the
+    # plugin template's output is checked lint-clean
+    session.install(*TEST_TOOLS, "pip", "ruff", *DOCS_TOOLS, *args)
     session.run(*PYTEST, "tests", *session.posargs)
 
 
