@@ -55,3 +55,39 @@ def test_check_private_tightens_or_refuses(tmp_path: Path) -> None:
         check_private(loose, fix=False)
     check_private(loose, fix=True)
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+def test_a_platform_secret_on_a_read_only_mount_is_read(tmp_path: Path) -> None:
+    """Kubernetes secret volumes and Docker secrets are read-only mounts with mode 0644 or
+    0444; a process running as their owner (root) reads them. The same file on a writable
+    file system is refused."""
+    import shutil
+    import subprocess
+
+    from ksef_auth import CredentialError
+    from ksef_auth.files import read_credential_file
+
+    loose = tmp_path / "writable-token"
+    loose.write_text("a-secret-token")
+    loose.chmod(0o644)
+    with pytest.raises(CredentialError, match="open to other users"):
+        read_credential_file(loose, "token file", secret=True)
+
+    mount = tmp_path / "secrets"
+    mount.mkdir()
+    if (
+        shutil.which("mount") is None
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    try:
+        (mount / "token").write_text("a-secret-token")
+        (mount / "token").chmod(0o644)
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        assert read_credential_file(mount / "token", "token file", secret=True) == (
+            b"a-secret-token"
+        )
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)

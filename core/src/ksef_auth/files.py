@@ -66,15 +66,25 @@ def check_secret_file(path: Path, what: str, info: os.stat_result | None = None)
     Raises :class:`CredentialError` (not :class:`NotAvailable`: a chain must not move on past
     a leaked secret) naming the file, its mode and the ``chmod`` that fixes it. A file that
     belongs to another user (a secret a platform mounts, owned by root) is that user's to
-    protect, as ``ssh`` does for keys. ``info`` is the file's ``stat`` when already taken.
+    protect, as ``ssh`` does for keys; so is a file on a read-only mount (a Kubernetes secret
+    volume, a Docker or compose secret: the platform chose its mode, and a process running as
+    root would otherwise refuse its own platform's secrets). ``info`` is the file's ``stat``
+    when already taken.
     """
     info = info if info is not None else path.stat()
     mode = stat.S_IMODE(info.st_mode)
-    if info.st_uid == os.geteuid() and mode & 0o077:
+    if info.st_uid == os.geteuid() and mode & 0o077 and not _read_only_mount(path):
         raise CredentialError(
             f"{what} {path} holds a secret but is open to other users (mode {mode:o}):"
-            f" chmod 600 {path} (a Kubernetes secret volume: defaultMode 0400)"
+            f" chmod 600 {path}"
         )
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def write_private(path: Path, data: bytes | str) -> None:
