@@ -8,7 +8,7 @@ from importlib import metadata
 
 import pytest
 
-from ksef_auth import Register, SessionEvent, hookimpl
+from ksef_auth import PluginNotFound, Register, SessionEvent, hookimpl
 from ksef_auth.manager import PluginManager
 from ksef_auth.model import ContextIdentifier, Environment
 
@@ -158,3 +158,38 @@ def test_a_token_strategy_imports_only_the_plugins_it_names(tmp_path) -> None:
     plugins, asyncio_loaded = out.stdout.strip().splitlines()
     assert plugins == "['ksef_auth_env', 'ksef_auth_memory', 'ksef_auth_token']"
     assert asyncio_loaded == "False"
+
+
+def test_a_typo_in_ksef_auth_plugins_is_warned_with_the_closest_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="ksef_auth.plugins"):
+        pm = PluginManager(only="env,memroy")
+    assert pm.unknown == ["memroy"]
+    assert "KSEF_AUTH_PLUGINS names 'memroy', which is not an installed plugin" in caplog.text
+    assert "did you mean 'memory'" in caplog.text
+    assert any("memroy" in note for note in pm.problems())
+
+
+def test_a_plugin_left_out_by_ksef_auth_plugins_is_not_called_missing() -> None:
+    pm = PluginManager(only="env")
+    assert "memory" in pm.excluded
+    with pytest.raises(PluginNotFound) as info:
+        pm.get("session_store", "memory")
+    assert "'memory' is installed (plugin memory) but KSEF_AUTH_PLUGINS='env' leaves it out" in (
+        str(info.value)
+    )
+    assert "install the plugin" not in str(info.value)
+
+
+def test_name_of_gives_the_registered_name() -> None:
+    from ksef_auth_memory import MemoryStore
+
+    pm = PluginManager(only="memory")
+    pm.get("session_store", "memory")
+    assert pm.name_of("session_store", MemoryStore()) == "memory"
+
+    class Unregistered:
+        pass
+
+    assert pm.name_of("session_store", Unregistered()) == "Unregistered"

@@ -134,3 +134,64 @@ def test_dump_toml_round_trips() -> None:
         },
     }
     assert tomllib.loads(dump_toml(data)) == data
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5261040828|919f704466624ce29cd5ac7b65ded5e7",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig",
+        "-----BEGIN PRIVATE KEY-----",
+        "correct horse battery staple",
+        "919f704466624ce29cd5ac7b65ded5e7cccc112eee314f2aaa76e02cd16df7b9",
+        "9LIVES",
+    ],
+)
+def test_a_secret_is_never_taken_for_a_variable_name(value: str) -> None:
+    from ksef_auth.profiles import check_variable_name
+
+    with pytest.raises(ValueError) as info:
+        check_variable_name(value, "--token-env")
+    assert value not in str(info.value)
+    with pytest.raises(ConfigError) as config_info:
+        Profile.token("test", NIP, token_env=value)
+    assert value not in str(config_info.value)
+
+
+def test_variable_names_pass() -> None:
+    from ksef_auth.profiles import check_variable_name
+
+    for name in ("KSEF2_TOKEN", "_X", "acme_token_2", "KSEF_TOKEN_{nip}"):
+        assert check_variable_name(name) == name
+
+
+def test_a_ksef2_cli_config_is_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        'active_profile = "t"\n[profiles.t]\nenvironment = "demo"\nnip = "5261040828"\n'
+        '[profiles.t.auth]\ntype = "token"\ntoken_env = "MY_TOKEN"\n'
+        '[profiles.c]\nenvironment = "test"\nnip = "5261040828"\n'
+        '[profiles.c.auth]\ntype = "xades_pem"\ncert = "/c.pem"\nkey = "/k.pem"\n'
+        '[profiles.odd]\nenvironment = "test"\nnip = "5261040828"\n'
+        '[profiles.odd.auth]\ntype = "x"\n'
+    )
+    before = path.read_bytes()
+    store = ProfileStore(path)
+    assert store.foreign == "ksef2-cli"
+    assert store.current() == "t"
+    assert store.get("t").credential == {"use": "env", "var": "MY_TOKEN"}
+    assert store.get("c").credential == {"use": "pem", "certificate": "/c.pem", "key": "/k.pem"}
+    assert list(store.profiles()) == ["t", "c"]  # the unknown auth type cannot be described
+    with pytest.raises(ConfigError, match="never changes the file"):
+        store.save("n", Profile.token("test", NIP))
+    with pytest.raises(ConfigError, match="never changes the file"):
+        store.use("c")
+    assert path.read_bytes() == before
+
+
+def test_unknown_profile_suggests_close_names(store: ProfileStore) -> None:
+    for name in ("acme", "acme-2", "beta"):
+        store.save(name, Profile.token("test", NIP))
+    with pytest.raises(ConfigError, match=r"did you mean 'acme'") as info:
+        store.resolve("acem")
+    assert "(profiles: acme, acme-2, beta)" in str(info.value)

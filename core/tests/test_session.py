@@ -88,13 +88,21 @@ def test_the_strategy_is_checked_once_when_the_manager_is_made(sim: RunningSimul
 
     class CheckedSource(TokenSource):
         def check(self, environment: object, context: object) -> None:
-            calls.append("checked")
+            calls.append("source")
+
+    class CheckedStore(MemoryStore):
+        def check(self, environment: object, context: object) -> None:
+            calls.append("store")
 
     nip = new_nip()
-    strategy = make_strategy(sim, nip, source=CheckedSource(sim.sim.issue_ksef_token(nip)))
+    strategy = make_strategy(
+        sim, nip, source=CheckedSource(sim.sim.issue_ksef_token(nip)), store=CheckedStore()
+    )
     strategy.token()
     strategy.token()
-    assert calls == ["checked"]
+    # the store once; not the credential source: its load() reports the same problems, and a
+    # kept session must be usable (status, logout) while the credential cannot be loaded
+    assert calls == ["store"]
 
 
 def test_sessions_are_shared_through_the_store(sim: RunningSimulator) -> None:
@@ -120,7 +128,8 @@ def test_a_rotated_credential_starts_a_new_session(sim: RunningSimulator) -> Non
     assert new_tokens is not None and old_tokens is not None
     assert new_tokens.credential_fingerprint != old_tokens.credential_fingerprint
     assert strategy.token() != old
-    assert len(store) == 2  # the old session lives on
+    assert len(store) == 3  # the old session lives on; the latest entry is the new one's
+    assert store.get(strategy.session.latest_key) == new_tokens
     assert context_counts(sim, nip)["logins_completed"] == 2
 
 
@@ -403,3 +412,47 @@ async def test_async_mirrors(sim: RunningSimulator) -> None:
     assert any(s.is_current for s in await session.asessions())
     await session.alogout()
     assert session.current() is None
+
+
+# --- kept sessions without the credential -----------------------------------------------------
+
+
+def test_stored_live_and_revoke_need_no_credential(sim: RunningSimulator) -> None:
+    from ksef_auth import NoSession
+
+    nip = new_nip()
+    store = MemoryStore()
+    strategy = make_strategy(sim, nip, store=store)
+    with pytest.raises(NoSession):
+        strategy.session.live()
+    with pytest.raises(NoSession):
+        strategy.session.sessions(login=False)
+    tokens = strategy.session.login()
+
+    # another process: same store, a credential that cannot be loaded now
+    class Gone:
+        def load(self, request: object) -> None:
+            from ksef_auth import NotAvailable
+
+            raise NotAvailable("the variable is not set")
+
+    other = make_strategy(sim, nip, store=store, source=Gone())
+    assert other.session.stored() == tokens
+    assert other.session.live() == tokens  # valid: no refresh, no login
+    assert [s.reference_number for s in other.session.sessions(login=False)] == [
+        tokens.reference_number
+    ]
+    other.session.revoke()
+    assert store.get(other.session.latest_key) is None
+    assert context_counts(sim, nip)["logins_completed"] == 1
+
+
+def test_revoke_session_ends_another_session(sim: RunningSimulator) -> None:
+    nip = new_nip()
+    first = make_strategy(sim, nip)
+    second = make_strategy(sim, nip)
+    old = first.session.login()
+    current = second.session.login()
+    second.session.revoke_session(old.reference_number)
+    left = [s.reference_number for s in second.session.sessions(login=False)]
+    assert left == [current.reference_number]

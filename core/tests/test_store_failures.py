@@ -107,7 +107,7 @@ def test_after_the_backoff_the_store_is_tried_again_and_the_outage_ends(
     with caplog.at_level(logging.INFO, logger="ksef_auth.session"):
         strategy.session.refresh()
     assert "answers again after" in caplog.text
-    assert store.calls[1:] == ["get", "lock", "get", "put"]
+    assert store.calls[1:] == ["get", "lock", "get", "put", "put"]  # the session, then latest
     assert not breaker_for(store).down
 
 

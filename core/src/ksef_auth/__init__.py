@@ -1,6 +1,8 @@
 """ksef-auth: pluggable authentication for KSeF 2.0.
 
 import ksef_auth
+strategy = ksef_auth.strategy(env="test", nip="5261040828", token=SecretRef.env("KSEF2_TOKEN"))
+strategy = ksef_auth.strategy_from_env()                   # KSEF2_ENV, KSEF2_NIP, KSEF2_TOKEN
 strategy = ksef_auth.load("ksef-auth.toml").strategy("shop")
 with strategy.client() as client:        # an httpx.Client that logs in and refreshes itself
     client.get("/auth/sessions")
@@ -28,6 +30,7 @@ from ksef_auth.errors import (
     DeadlineExceeded,
     KsefAuthError,
     KsefError,
+    NoSession,
     NotAvailable,
     PluginNotFound,
     PollTimeout,
@@ -62,6 +65,10 @@ from ksef_auth.plugin import hookimpl
 from ksef_auth.secret import Secret
 from ksef_auth.strategy import CredentialChain, CredentialRotation, RefreshPolicy, Strategy
 
+# After every import above: from here on ``ksef_auth.strategy`` is the one-liner (the module
+# stays importable as ``from ksef_auth.strategy import Strategy``).
+from ksef_auth.shortcuts import strategy, strategy_from_env  # noqa: E402  isort: skip
+
 __version__ = "0.2.0"
 
 __all__ = [
@@ -92,6 +99,7 @@ __all__ = [
     "KsefError",
     "KsefToken",
     "LocalKey",
+    "NoSession",
     "NotAvailable",
     "Option",
     "PluginManager",
@@ -122,5 +130,7 @@ __all__ = [
     "default_manager",
     "hookimpl",
     "load",
+    "strategy",
+    "strategy_from_env",
     "template_fields",
 ]

@@ -203,6 +203,12 @@ class KeyStore(Protocol):
 #   def renewal_status(self, credential: CertificateCredential) -> tuple[str, str]
 # ("ok" or "warn", and one line saying when it renews itself, or why it has not yet).
 #
+# Optional member of a credential source that can keep a new secret where its load() will
+# find it (``ksef-auth tokens create --save-to NAME`` uses it; the vault source has it):
+#   def save(self, request: CredentialRequest, credential: Credential) -> str
+# returns where it was kept, for people (never the secret); raises CredentialError if it cannot.
+SaveFn = Callable[[CredentialRequest, Credential], str]
+#
 # Optional member any component may have, called when a strategy is loaded:
 #   def check(self, environment: Environment, context: ContextIdentifier) -> None
 # raise ConfigError / CredentialError / NotAvailable to report a problem before any login.

@@ -49,6 +49,7 @@ from ksef_auth.errors import (
     KsefAuthError,
     NotAvailable,
     PluginNotFound,
+    StoreError,
 )
 from ksef_auth.files import read_config_file
 from ksef_auth.manager import KIND_LABELS, PluginManager, default_manager
@@ -576,6 +577,8 @@ class Config:
     def _run_check(self, component: Any, strategy: Strategy, at: _At) -> None:
         try:
             run_check(component, strategy.environment, strategy.context)
+        except StoreError as exc:  # a store down is not a mistake in the file: exit 7, not 3
+            raise StoreError(f"{self.source}:{at.key}: {exc}") from None
         except (ConfigError, CredentialError, NotAvailable) as exc:
             reason = exc.reason if isinstance(exc, ConfigError) else str(exc)
             strategy_at = _At(self.source, f"strategy.{strategy.name}.{at.key.rsplit('.', 1)[-1]}")

@@ -20,6 +20,7 @@
     ├── DeadlineExceeded            a login or refresh did not finish within its deadline
     │   └── PollTimeout             ... because KSeF was still verifying (status 100)
     ├── StoreError                  the session store is unreachable or refused an operation
+    ├── NoSession                   no stored session to show or revoke (log in first)
     └── TransportError              no answer from KSeF (also an ``httpx.TransportError``)
 
 No message ever contains a secret: messages are built from identifiers, codes and file names.
@@ -175,6 +176,11 @@ class PollTimeout(DeadlineExceeded):
 
 class StoreError(KsefAuthError):
     """The session store is unreachable or refused an operation (the message says which)."""
+
+
+class NoSession(KsefAuthError):
+    """There is no stored session to show, list or revoke, and the command was not asked to log
+    in (``ksef-auth login`` first)."""
 
 
 class TransportError(KsefAuthError, httpx.TransportError):

@@ -116,7 +116,9 @@ def ksef_auth_session_expired(event: SessionEvent) -> None:
 
 @hookspec
 def ksef_auth_session_revoked(event: SessionEvent) -> None:
-    """The session was revoked through ``DELETE /auth/sessions/current`` (logout)."""
+    """The session was revoked through ``DELETE /auth/sessions/current`` (logout), or another
+    session of the context through ``DELETE /auth/sessions/{ref}`` (then ``reference_number`` is
+    None and ``detail`` names the session revoked)."""
 
 
 @hookspec

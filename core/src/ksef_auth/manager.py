@@ -11,11 +11,15 @@ fails to import (or implements a hook that does not exist) is recorded and left 
 only to a strategy that needs it, whose error then says why.
 
 ``KSEF_AUTH_PLUGINS`` chooses what loads: unset loads every installed plugin, an empty value loads
-none, ``env,memory`` loads only those (entry-point or distribution names).
+none, ``env,memory`` loads only those (entry-point or distribution names). A name there that is
+not installed is warned about (with the closest installed names), and a component asked for
+that an installed plugin left out by the variable provides is reported as left out, not as
+missing.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import threading
@@ -60,6 +64,14 @@ class PluginManager:
         self._registry: dict[Kind, dict[str, Registration]] = {k: {} for k in _REGISTER_HOOKS}
         self._entry_points: dict[str, metadata.EntryPoint] = {}
         self._providers: dict[str, list[str]] = {}  # component name -> plugin entry-point names
+        self._excluded_providers: dict[str, list[str]] = {}  # the same, for left-out plugins
+        self._installed_names: set[str] = set()
+        self.only: str | None = None
+        """``KSEF_AUTH_PLUGINS`` (or ``only=``) as given, None when every plugin loads."""
+        self.excluded: dict[str, str] = {}
+        """Installed plugins that ``KSEF_AUTH_PLUGINS`` leaves out: entry-point name -> module."""
+        self.unknown: list[str] = []
+        """Names in ``KSEF_AUTH_PLUGINS`` that match no installed plugin (typos)."""
         self._lock = threading.RLock()
         if only is None:
             only = os.environ.get(LOAD_ENV)
@@ -69,18 +81,48 @@ class PluginManager:
     # --- discovery and loading ------------------------------------------------------------------
 
     def _discover(self, only: str | None) -> None:
-        wanted = None if only is None else {n.strip() for n in only.split(",") if n.strip()}
+        self.only = only
+        wanted = None if only is None else [n.strip() for n in only.split(",") if n.strip()]
+        matched: set[str] = set()
+        names: set[str] = set()
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist else ""
+            names.update(n for n in (ep.name, dist) if n)
             if wanted is not None and ep.name not in wanted and dist not in wanted:
+                self.excluded.setdefault(ep.name, ep.value)
                 continue
+            matched.update((ep.name, dist))
             self._entry_points.setdefault(ep.name, ep)
+        for name in self._entry_points:
+            self.excluded.pop(name, None)
+        self.unknown = [n for n in (wanted or []) if n not in matched]
+        self._installed_names = names
+        for name in self.unknown:
+            log.warning("%s", self._unknown_message(name, names))
         by_module: dict[str, list[str]] = {}
         for name, ep in self._entry_points.items():
             by_module.setdefault(ep.value, []).append(name)
         for ep in metadata.entry_points(group=COMPONENTS_GROUP):
             for plugin in by_module.get(ep.value, ()):
                 self._providers.setdefault(ep.name, []).append(plugin)
+            for plugin, module in self.excluded.items():
+                if module == ep.value:
+                    self._excluded_providers.setdefault(ep.name, []).append(plugin)
+
+    def _unknown_message(self, name: str, installed: set[str]) -> str:
+        close = difflib.get_close_matches(name, sorted(installed), n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        return (
+            f"{LOAD_ENV} names {name!r}, which is not an installed plugin{hint}"
+            " (`ksef-auth plugins` lists them)"
+        )
+
+    def _left_out(self, name: str) -> list[str]:
+        """Installed plugins, left out by ``KSEF_AUTH_PLUGINS``, that provide ``name``."""
+        found = list(self._excluded_providers.get(name, []))
+        if name in self.excluded and name not in found:
+            found.insert(0, name)
+        return found
 
     def _load(self, name: str) -> None:
         ep = self._entry_points[name]
@@ -169,12 +211,21 @@ class PluginManager:
         if found is not None:
             return found
         label = KIND_LABELS[kind]
+        left_out = self._left_out(name)
         installed = ", ".join(sorted(self._registry[kind])) or "none"
         message = f"no {label} named {name!r} is installed (installed {label}s: {installed})"
+        if left_out:
+            message = (
+                f"{label} {name!r} is installed (plugin {left_out[0]}) but {LOAD_ENV}="
+                f"{self.only!r} leaves it out: add {left_out[0]} there, or unset {LOAD_ENV}"
+                f" (loaded {label}s: {installed})"
+            )
+        if self.unknown:
+            message += f"; {LOAD_ENV} names {', '.join(map(repr, self.unknown))}, not installed"
         if self.failures:
             broken = "; ".join(f"{n}: {r}" for n, r in sorted(self.failures.items()))
             message += f"; plugins that failed to load: {broken}"
-        else:
+        elif not left_out:
             message += "; install the plugin that provides it (`ksef-auth plugins` lists them)"
         raise PluginNotFound(message)
 
@@ -219,6 +270,40 @@ class PluginManager:
                 }
             )
         return rows
+
+    def name_of(self, kind: Kind, component: Any) -> str:
+        """The name ``component`` was registered under (``file`` for a ``FileStore``), as a
+        strategy file writes it; for a credential chain, its sources' names joined by ``>``;
+        the class name when no registration made it."""
+        sources = getattr(component, "sources", None)
+        if kind == "credential_source" and isinstance(sources, list):
+            return " > ".join(str(name) for name, _ in sources)
+        roles = getattr(component, "roles", None)
+        if (
+            kind == "credential_source"
+            and isinstance(roles, tuple)
+            and hasattr(component, "source")
+        ):
+            return ", ".join(f"{r} {self.name_of(kind, component.source(r))}" for r in roles)
+        factory = type(component)
+        with self._lock:
+            for name, registration in self._registry[kind].items():
+                if registration.factory is factory:
+                    return name
+        return str(getattr(component, "method", None) or factory.__name__)
+
+    def problems(self) -> list[str]:
+        """What is wrong with the plugin selection: typos in ``KSEF_AUTH_PLUGINS``, plugins
+        it leaves out, plugins that failed to load."""
+        notes = [self._unknown_message(name, self._installed_names) for name in self.unknown]
+        if self.excluded:
+            count = len(self.excluded)
+            notes.append(
+                f"{LOAD_ENV}={self.only!r} leaves out {count} installed"
+                f" plugin{'s' if count != 1 else ''}: {', '.join(sorted(self.excluded))}"
+            )
+        notes += [f"plugin {n} not loaded: {r}" for n, r in sorted(self.failures.items())]
+        return notes
 
     def plugin_names(self) -> Iterable[str]:
         return [n for n, _ in self.pm.list_name_plugin()]

@@ -14,12 +14,21 @@ plain strategy file, one ``[strategy.NAME]`` table per profile and ``current = "
 
 ``KSEF2_PROFILE`` overrides the file's ``current`` profile. The file is written atomically and
 only its owner may read it (0600).
+
+A ksef2-cli config (``active_profile`` and ``[profiles.NAME]`` with an ``auth`` table) is read
+as it is, so ``KSEF2_CONFIG`` may point at one: its profiles work, but ksef-auth never writes
+that file (creating, switching or deleting a profile there is refused with what to do instead).
+
+Names of variables are checked (:func:`check_variable_name`): a secret pasted where the name of
+its variable belongs is refused, and never repeated in the message.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +50,11 @@ PROFILE_ENV = "KSEF2_PROFILE"
 FILE_NAME = "profiles.toml"
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_HEXISH = re.compile(r"[0-9A-Fa-f]{32,}")
+SHOWN_NAMES = 10
+"""An unknown profile's error lists every name only when there are at most this many."""
+FOREIGN_FORMAT = "ksef2-cli"
 
 _HEADER = (
     "# ksef-auth profiles: a strategy file (load it with ksef_auth.load(path)).\n"
@@ -66,6 +80,36 @@ def check_name(name: str) -> str:
             f"profile name {name!r} must be letters, digits, '-', '_' or '.' (like prod-token)"
         )
     return name
+
+
+def looks_secret(value: str) -> bool:
+    """True when ``value`` looks like a secret rather than a name: a KSeF token (``ref|nip-...|
+    hex``), a JWT, a PEM block, a long run of hex, or anything with spaces or punctuation."""
+    text = value.strip()
+    return (
+        "|" in text
+        or text.startswith("eyJ")
+        or "-----BEGIN" in text
+        or bool(_HEXISH.search(text))
+        or len(text) > 128
+    )
+
+
+def check_variable_name(value: str, option: str = "the variable name") -> str:
+    """``value`` when it is an environment variable's name (``KSEF2_TOKEN``); ``ValueError``
+    otherwise, **without repeating the value**: a value that is not a name is most often the
+    secret itself, pasted where the name of its variable belongs."""
+    plain = re.sub(r"\{(nip|context|context_type|environment)\}", "X", value)
+    if _VARIABLE.fullmatch(plain) and not looks_secret(value):
+        return value
+    what = "looks like a secret (a KSeF token, a JWT, a key or a password)"
+    if not looks_secret(value) and value.strip() and " " not in value.strip():
+        what = "is not a variable name (letters, digits and _, not starting with a digit)"
+    raise ValueError(
+        f"{option} takes the NAME of an environment variable, such as KSEF2_TOKEN, and the value"
+        f" given {what}: it was not saved and is not shown. Put the secret in a variable"
+        f" (export KSEF2_TOKEN=...) and pass its name"
+    )
 
 
 @attrs.frozen
@@ -102,6 +146,7 @@ class Profile:
         cls, environment: str, nip: str, *, token_env: str = "KSEF2_TOKEN", **kwargs: Any
     ) -> Profile:
         """A KSeF token read from the environment variable ``token_env`` at login."""
+        _checked_name(token_env, "token_env")
         return cls(environment, nip, {"use": "env", "var": token_env}, "ksef-token", **kwargs)
 
     @classmethod
@@ -122,7 +167,7 @@ class Profile:
             "key": _absolute(key),
         }
         if password_env:
-            credential["password"] = {"env": password_env}
+            credential["password"] = {"env": _checked_name(password_env, "password_env")}
         return cls(environment, nip, credential, "xades", **kwargs)
 
     @classmethod
@@ -138,7 +183,7 @@ class Profile:
         """A PKCS#12 (.p12/.pfx) file (password from ``password_env``)."""
         credential: dict[str, Any] = {"use": "pkcs12", "path": _absolute(path)}
         if password_env:
-            credential["password"] = {"env": password_env}
+            credential["password"] = {"env": _checked_name(password_env, "password_env")}
         return cls(environment, nip, credential, "xades", **kwargs)
 
     @classmethod
@@ -238,6 +283,13 @@ class Profile:
         }
 
 
+def _checked_name(value: str, option: str) -> str:
+    try:
+        return check_variable_name(value, option)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _use(spec: Any) -> str:
     if isinstance(spec, Mapping):
         return str(spec.get("use", "?"))
@@ -265,7 +317,8 @@ class ProfileStore:
     # --- reading ----------------------------------------------------------------------------------
 
     def read(self) -> dict[str, Any]:
-        """The file's TOML as a dict (empty when the file does not exist yet)."""
+        """The file's TOML as a dict (empty when the file does not exist yet); a ksef2-cli
+        config comes back translated into strategy tables (see :attr:`foreign`)."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -275,9 +328,21 @@ class ProfileStore:
                 f"cannot read the profiles file: {exc.strerror}", source=str(self.path)
             ) from None
         try:
-            return tomllib.loads(text)
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", source=str(self.path)) from None
+        if _is_ksef2_cli(data):
+            return _from_ksef2_cli(data)
+        return data
+
+    @property
+    def foreign(self) -> str | None:
+        """``"ksef2-cli"`` when the file is a ksef2-cli config (read, never written), else None."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+            return FOREIGN_FORMAT if _is_ksef2_cli(tomllib.loads(text)) else None
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
 
     def names(self) -> list[str]:
         strategies = self.read().get("strategy", {})
@@ -327,7 +392,9 @@ class ProfileStore:
             if not names:
                 raise ConfigError(
                     "no profiles yet; create one: ksef-auth profile create NAME --env test"
-                    " --nip NIP --token-env KSEF2_TOKEN",
+                    " --nip NIP --token-env KSEF2_TOKEN, or work from the environment alone:"
+                    " export KSEF2_NIP=NIP KSEF2_TOKEN=... (and KSEF2_ENV)"
+                    + _ksef2_cli_hint(self.path),
                     source=str(self.path),
                 )
             raise ConfigError(
@@ -340,8 +407,7 @@ class ProfileStore:
         return chosen
 
     def _unknown(self, name: str, names: list[str]) -> str:
-        known = ", ".join(names) if names else "none yet"
-        return f"no profile named {name!r} (profiles: {known}); see ksef-auth profile list"
+        return unknown_name("profile", name, names, "ksef-auth profile list")
 
     # --- loading ----------------------------------------------------------------------------------
 
@@ -418,7 +484,132 @@ class ProfileStore:
         self._write(data)
 
     def _write(self, data: dict[str, Any]) -> None:
+        if self.foreign is not None:
+            raise ConfigError(
+                f"this is a {self.foreign} config: ksef-auth uses its profiles but never changes"
+                " the file. Create ksef-auth profiles in a file of their own: pass --config"
+                f" PATH, or unset {CONFIG_ENV} to use {_own_default()}",
+                source=str(self.path),
+            )
         write_private(self.path, _HEADER + dump_toml(data))
+
+
+def unknown_name(kind: str, name: str, names: list[str], listing: str) -> str:
+    """``no KIND named 'x'`` with the close matches and, for few names, all of them: short
+    even among thousands of names."""
+    if not names:
+        return f"no {kind} named {name!r} ({kind}s: none yet)"
+    close = close_matches(name, names)
+    few = len(names) <= SHOWN_NAMES
+    known = f"{kind}s: {', '.join(names)}" if few else f"{len(names)} {kind}s"
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"no {kind} named {name!r} ({known}){hint}; see {listing}"
+
+
+_CONFUSABLE = str.maketrans({"o": "0", "l": "1", "i": "1", "_": "-", ".": "-"})
+
+
+def _fold(text: str) -> str:
+    return text.lower().translate(_CONFUSABLE)
+
+
+def close_matches(name: str, names: list[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The names most like ``name``, case and look-alike characters (O and 0, l and 1, _ and
+    -) folded, so ``client-0O42`` suggests ``client-0042`` first; ties go to the longest common
+    start. Fast enough for thousands of names."""
+    folded = _fold(name)
+    matcher = difflib.SequenceMatcher(b=folded)
+    scored = []
+    for candidate in names:
+        matcher.set_seq1(_fold(candidate))
+        if matcher.real_quick_ratio() < cutoff or matcher.quick_ratio() < cutoff:
+            continue
+        ratio = matcher.ratio()
+        if ratio >= cutoff:
+            prefix = len(os.path.commonprefix([_fold(candidate), folded]))
+            scored.append((-ratio, -prefix, candidate))
+    return [candidate for *_, candidate in sorted(scored)[:n]]
+
+
+def _own_default() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("ksef-auth")) / FILE_NAME
+
+
+# --- ksef2-cli's config (read only) -------------------------------------------------------------
+
+
+def _is_ksef2_cli(data: Mapping[str, Any]) -> bool:
+    return "strategy" not in data and (
+        isinstance(data.get("profiles"), Mapping) or "active_profile" in data
+    )
+
+
+def _from_ksef2_cli(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A ksef2-cli config as strategy tables; a profile that cannot be translated keeps a
+    ``"?"`` credential whose error says why."""
+    strategies: dict[str, Any] = {}
+    for name, profile in dict(data.get("profiles") or {}).items():
+        strategies[name] = _ksef2_profile(profile) if isinstance(profile, Mapping) else {}
+    result: dict[str, Any] = {"strategy": strategies}
+    active = data.get("active_profile")
+    if isinstance(active, str) and active in strategies:
+        result["current"] = active
+    return result
+
+
+def _ksef2_profile(profile: Mapping[str, Any]) -> dict[str, Any]:
+    auth = profile.get("auth")
+    auth = dict(auth) if isinstance(auth, Mapping) else {}
+    kind = auth.get("type")
+    table: dict[str, Any] = {
+        "environment": profile.get("environment"),
+        "context": {"nip": str(profile.get("nip", ""))},
+        "description": f"ksef2-cli profile ({kind or 'no auth type'})",
+    }
+    if auth.get("context_type") not in (None, "nip", "Nip"):
+        table["context"] = {"type": auth["context_type"], "value": str(profile.get("nip", ""))}
+    if kind == "token":
+        table["credential"] = {"use": "env", "var": str(auth.get("token_env") or "KSEF2_TOKEN")}
+        table["signer"] = "ksef-token"
+    elif kind == "test_certificate":
+        table["credential"] = {
+            "use": "test-certificate",
+            "directory": str(_own_default().parent / "test-certificates"),
+        }
+        table["signer"] = "xades"
+    elif kind == "xades_pem":
+        credential: dict[str, Any] = {
+            "use": "pem",
+            "certificate": _expand(auth.get("cert")),
+            "key": _expand(auth.get("key")),
+        }
+        if auth.get("key_password_env"):
+            credential["password"] = {"env": str(auth["key_password_env"])}
+        table["credential"], table["signer"] = credential, "xades"
+    elif kind == "xades_p12":
+        credential = {"use": "pkcs12", "path": _expand(auth.get("p12"))}
+        if auth.get("p12_password_env"):
+            credential["password"] = {"env": str(auth["p12_password_env"])}
+        table["credential"], table["signer"] = credential, "xades"
+    return table  # an unknown auth type: no credential, so the profile is reported unusable
+
+
+def _expand(value: Any) -> str:
+    return str(Path(str(value)).expanduser()) if value else ""
+
+
+def _ksef2_cli_hint(path: Path) -> str:
+    """A pointer to ksef2-cli's config when one exists at its default place."""
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    for folder in ("ksef2", "ksef2-cli"):
+        candidate = config_home / folder / "config.toml"
+        if candidate.is_file() and candidate != path:
+            return (
+                f"; ksef2-cli profiles found in {candidate}: use them with {CONFIG_ENV}={candidate}"
+            )
+    return ""
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:

@@ -62,6 +62,7 @@ from ksef_auth.errors import (
     CredentialError,
     CredentialRejected,
     KsefAuthError,
+    NoSession,
     SessionInvalid,
     StoreError,
 )
@@ -131,7 +132,9 @@ class SessionManager:
     """Hands out valid access tokens for one strategy, logging in and refreshing as needed."""
 
     def __init__(self, strategy: Strategy) -> None:
-        strategy.check()
+        # Not the credential: a kept session is shown, refreshed and revoked without it (after
+        # a rotation, or with its variable unset); each login loads it and reports its problems.
+        strategy.check(credential=False)
         self.strategy = strategy
         self.policy = strategy.refresh
         transport = Transport(
@@ -259,8 +262,7 @@ class SessionManager:
             near = self._near
             tokens = near[3] if near[4] == key else self._store_get(key)
             fresh = self._refresh_or_login(tokens, slot.credential, slot.error)
-            self._store_put(key, fresh)
-            self._near = _near_of(fresh, key, self.strategy)
+            self._keep(key, fresh)
 
     def _slots(self) -> list[_Slot]:
         """The credentials this renewal may use, in order: the strategy's one, or a rotation's
@@ -356,6 +358,19 @@ class SessionManager:
         """The store key of this strategy's session for a credential fingerprint."""
         s = self.strategy
         return f"{s.environment.base_url}|{s.context.type}:{s.context.value}|{fingerprint}"
+
+    @property
+    def latest_key(self) -> str:
+        """The store key under which this strategy's latest session is also kept, whatever the
+        credential: what :meth:`stored` and :meth:`revoke` find without loading the credential
+        (after a rotation, or with its variable unset). It holds the strategy's name, so two
+        profiles of one context never take each other's session for their own."""
+        return self.key_for(f"latest:{self.strategy.name}")
+
+    def _keep(self, key: str, tokens: SessionTokens) -> None:
+        self._store_put(key, tokens)
+        self._store_put(self.latest_key, tokens)
+        self._near = _near_of(tokens, key, self.strategy)
 
     def _usable(self, tokens: SessionTokens | None, key: str, advisory: bool) -> bool:
         if tokens is None or tokens.access_token.value.reveal() == self._bad_access:
@@ -487,8 +502,7 @@ class SessionManager:
             key = self.key_for(credential.fingerprint)
             with self._store_lock(key, self.policy.lock_timeout):
                 tokens = self._login(credential)
-                self._store_put(key, tokens)
-                self._near = _near_of(tokens, key, self.strategy)
+                self._keep(key, tokens)
             return tokens
 
     def refresh(self) -> SessionTokens:
@@ -513,32 +527,89 @@ class SessionManager:
             self._bad_access = access_token
             self._near = (0.0, "", 0.0, near[3], near[4])
 
-    def revoke(self) -> None:
-        """End the session at KSeF (``DELETE /auth/sessions/current``) and forget it here."""
+    def stored(self) -> SessionTokens | None:
+        """The session kept for this context (in memory, else in the store), found without
+        the credential, with no network call; None when there is none. A session found in the
+        store becomes the current one, so :meth:`token` can refresh it even when the credential
+        cannot be loaded now. Expired sessions are returned too: the caller decides."""
         with self._lock:
             near = self._near
-            key = near[4]
-            tokens = near[3]
-            if key is None:
-                key = self.key_for(self.strategy.load_credential().fingerprint)
-                tokens = self._store_get(key)
+            if near[3] is not None:
+                return near[3]
+            tokens = self._store_get(self.latest_key)
+            if tokens is None:  # kept before the latest entry existed: the credential's key
+                try:
+                    credential = self.strategy.load_credential(purpose="check")
+                except CredentialError:
+                    return None
+                tokens = self._store_get(self.key_for(credential.fingerprint))
+            if tokens is not None:
+                key = self.key_for(tokens.credential_fingerprint)
+                self._near = _near_of(tokens, key, self.strategy)
+            return tokens
+
+    def revoke(self) -> None:
+        """End the session at KSeF (``DELETE /auth/sessions/current``) and forget it here.
+        Needs no credential: the session is found as :meth:`stored` finds it."""
+        tokens = self.stored()
+        with self._lock:
             if tokens is not None:
                 try:
                     self.flow.revoke(tokens)
                 except SessionInvalid as exc:
                     log.info("session was already gone at KSeF: %s", exc)
                 self._emit("session_revoked", tokens)
-            self._store_delete(key)
+                self._store_delete(self.key_for(tokens.credential_fingerprint))
+            self._store_delete(self.latest_key)
             self._near = _EMPTY
 
     logout = revoke
 
-    def sessions(self) -> list[AuthSession]:
-        """The context's authentication sessions as KSeF lists them."""
-        self.token()
-        tokens = self._near[3]
-        assert tokens is not None
-        return self.flow.list_sessions(tokens)
+    def live(self, *, login: bool = False) -> SessionTokens:
+        """The stored session with a valid access token, refreshed when needed, but never a new
+        login unless ``login`` is True. Raises :class:`NoSession` when no session is kept, or
+        the kept one can no longer be refreshed (then logging in is the only way)."""
+        if login:
+            self.token()
+            tokens = self._near[3]
+            assert tokens is not None
+            return tokens
+        tokens = self.stored()
+        where = f"{self.strategy.context} (strategy {self.strategy.name})"
+        if tokens is None:
+            raise NoSession(f"no session of {where} is kept; log in first")
+        with self._lock:
+            near = self._near
+            if near[3] is not None and time.time() < near[2]:
+                return near[3]
+            tokens = near[3] or tokens
+            try:
+                fresh = self.flow.refresh(tokens)
+            except SessionInvalid as exc:
+                raise NoSession(
+                    f"the kept session {tokens.reference_number} of {where} has ended ({exc})"
+                ) from None
+            self._emit("session_refreshed", fresh)
+            self._keep(self.key_for(fresh.credential_fingerprint), fresh)
+            return fresh
+
+    def revoke_session(self, reference: str) -> None:
+        """End the context's session ``reference`` (``DELETE /auth/sessions/{reference}``),
+        authorized by the kept session (never logging in: :class:`NoSession` without one); the
+        kept session itself when it has that reference number (then as :meth:`revoke`)."""
+        current = self.live()
+        if current.reference_number == reference:
+            self.revoke()
+            return
+        self.flow.revoke_session(current, reference)
+        self._emit(
+            "session_revoked", None, f"session {reference}, through {current.reference_number}"
+        )
+
+    def sessions(self, *, login: bool = True) -> list[AuthSession]:
+        """The context's authentication sessions as KSeF lists them. Logs in when no session
+        is kept, unless ``login`` is False (then :class:`NoSession`)."""
+        return self.flow.list_sessions(self.live(login=login))
 
     async def alogin(self) -> SessionTokens:
         return await _asyncio().to_thread(self.login)

@@ -302,11 +302,13 @@ class Strategy:
             request = attrs.evolve(request, purpose=purpose)
         return self.credential.load(request)
 
-    def check(self) -> None:
+    def check(self, *, credential: bool = True) -> None:
         """Run every component's ``check(environment, context)``: problems that can be found
         before any network call (missing variable, test certificate on PRODUCTION, ...). The
-        store, shared by every context of the family, is checked once."""
-        for component in (self.credential, self.signer):
+        store, shared by every context of the family, is checked once. ``credential=False``
+        leaves the credential source out (its ``load`` reports the same problems)."""
+        components = (self.credential, self.signer) if credential else (self.signer,)
+        for component in components:
             run_check(component, self.environment, self.context)
         if not self._family.store_checked:
             run_check(self.store, self.environment, self.context)

@@ -225,7 +225,7 @@ def test_unreachable_redis_is_a_clear_store_error_without_the_password() -> None
         assert info.value.__cause__ is None and info.value.__suppress_context__
     with pytest.raises(StoreError, match="unreachable"), store.lock(KEY, timeout=0.1):
         pass
-    with pytest.raises(ConfigError, match=f"127.0.0.1:{port} is unreachable") as checked:
+    with pytest.raises(StoreError, match=f"127.0.0.1:{port} is unreachable") as checked:
         store.check(ENV, CONTEXT)
     assert "hunter2" not in str(checked.value)
     assert "hunter2" not in repr(store)
@@ -356,7 +356,7 @@ def test_a_strategy_builds_and_checks_the_store(
         load(strategy_dict({"use": "redis", "url": redis_server.url}))
     port = closed_port()
     down = {**good, "url": f"redis://:pw-in-url@127.0.0.1:{port}/0"}
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(StoreError) as info:  # Redis down is the store's failure, not the file's
         load(strategy_dict(down))
     assert f"strategy.shop.store: Redis at 127.0.0.1:{port} is unreachable" in str(info.value)
     assert "pw-in-url" not in str(info.value)

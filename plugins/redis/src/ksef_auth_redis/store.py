@@ -265,14 +265,14 @@ class RedisStore:
         cluster node for ``redis+cluster://``, a Sentinel that knows the service for
         ``redis+sentinel://``, a writable server for ``redis://``. The server is checked once
         per store object: a later check (a new session manager) never waits on Redis."""
-        try:
-            if self.encrypt:
+        if self.encrypt:
+            try:
                 self._keys().check()
-            if not self._checked:
-                self._check_server(min(self.socket_timeout, 2.0))
-                self._checked = True
-        except StoreError as exc:
-            raise ConfigError(str(exc)) from None
+            except StoreError as exc:  # a key that does not parse: the strategy file's mistake
+                raise ConfigError(str(exc)) from None
+        if not self._checked:  # Redis down (or not what the url says): StoreError, exit 7
+            self._check_server(min(self.socket_timeout, 2.0))
+            self._checked = True
 
     def rate_limiter(self) -> RedisRateLimiter:
         """KSeF's rate limits shared by every process using this Redis (one Lua script)."""

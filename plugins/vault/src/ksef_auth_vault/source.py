@@ -11,6 +11,7 @@ from ksef_auth import (
     CertificateCredential,
     ConfigError,
     ContextIdentifier,
+    Credential,
     CredentialError,
     CredentialRequest,
     Environment,
@@ -84,6 +85,21 @@ class VaultSource:
             return check_name(request.fill(self.name))
         except ValueError as exc:
             raise CredentialError(str(exc)) from None
+
+    def save(self, request: CredentialRequest, credential: Credential) -> str:
+        """Keep ``credential`` (a KSeF token or shared secret) as the entry ``request`` would
+        load (``ksef-auth tokens create --save-to vault``); returns where, never the secret."""
+        if isinstance(credential, KsefToken):
+            secret, kind = credential.token, "ksef-token"
+        elif isinstance(credential, SharedSecret):
+            secret, kind = credential.secret, "shared-secret"
+        else:
+            raise CredentialError(
+                f"the vault keeps KSeF tokens and shared secrets, not a {type(credential).__name__}"
+            )
+        entry = self.entry_for(request)
+        replaced = self.vault.set(entry, secret, kind)  # type: ignore[arg-type]
+        return f"vault entry {entry!r} in {self.path}" + (" (replaced)" if replaced else "")
 
     def check(self, environment: Environment, context: ContextIdentifier) -> None:
         """The key parses, the entry exists and decrypts: a changed key is reported when the
