@@ -43,7 +43,7 @@ def test_token_after_login_reuses_the_session_in_another_process(
     assert login.code == 0, login.err
     info = login.json()
     assert info["state"] == "active" and info["reused"] is False
-    assert info["method"] == "xades" and info["store"] == "FileStore"
+    assert info["method"] == "xades" and info["store"] == "file"  # plugin names, not classes
     assert _events(ksef_simulator)["logins_completed"] == 1
 
     first, second = run_cli(tmp_path, "token"), run_cli(tmp_path, "token")

@@ -8,15 +8,19 @@ environment    the base URL (https, or http only to a loopback simulator)
 plugins        every component the profile names is installed and accepts its options
 dns, tcp, tls  the KSeF host resolves, accepts a connection, and (https) completes a TLS handshake
 credential     the credential loads: variable set, file readable, password right, key matches
-certificate    (certificates) validity window, warns under 30 days; the NIP matches the context;
-               the signer's own preflight (``preflight(credential, context, environment)``);
+signer         the signer accepts this credential (a token's shape, a key's type), its own
+               ``check`` and ``preflight(credential, context, environment)``
+certificate    (certificates only) validity window, warns under 30 days; the NIP matches;
                a source that renews its certificate says when (``renewal_status(credential)``)
-store          the session store is reachable and writable (a canary entry written and removed)
+store          the session store's own ``check``, then reachable and writable (a canary entry
+               written and removed)
 challenge      KSeF answers ``POST /auth/challenge``
 login          a full login (challenge, sign, poll, redeem), revoked again at once
+system         (only when KSeF sent one) the ``X-System-Warning`` headers of those requests
 =============  ==================================================================================
 
 Exit status: 0 when nothing is red (warnings allowed), 1 otherwise; ``--json`` for machines.
+Works on a profile or, like every command, on the ``KSEF2_*`` variables alone.
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ import attrs
 import click
 
 from ksef_auth.cli.profile import (
+    Target,
     config_option,
     emit_json,
     json_option,
     profile_option,
-    profile_store,
+    target,
 )
 from ksef_auth.errors import ConfigError, KsefAuthError
 from ksef_auth.model import CertificateCredential, Environment, SessionTokens, Token
@@ -50,7 +55,6 @@ from ksef_auth.nip import normalize_nip
 
 if TYPE_CHECKING:
     from ksef_auth.model import Credential
-    from ksef_auth.profiles import ProfileStore
     from ksef_auth.strategy import Strategy
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -83,9 +87,9 @@ class _Failed(Exception):
 class Doctor:
     """Runs the checks for one profile; :meth:`run` returns them all (never raises)."""
 
-    def __init__(self, profiles: ProfileStore, name: str) -> None:
-        self.profiles = profiles
-        self.name = name
+    def __init__(self, chosen: Target) -> None:
+        self.target = chosen
+        self.name = chosen.name
         self.checks: list[Check] = []
         self.environment: Environment | None = None
         self.strategy: Strategy | None = None
@@ -100,10 +104,12 @@ class Doctor:
             ("tcp", self._tcp, ("dns",)),
             ("tls", self._tls, ("tcp",)),
             ("credential", self._credential, ("plugins",)),
+            ("signer", self._signer, ("credential",)),
             ("certificate", self._certificate, ("credential",)),
             ("store", self._store, ("plugins",)),
             ("challenge", self._challenge, ("plugins", "tls")),
-            ("login", self._login, ("credential", "certificate", "challenge")),
+            ("login", self._login, ("credential", "signer", "certificate", "challenge")),
+            ("system", self._system_warnings, ()),
         ]
         status: dict[str, Status] = {}
         for name, check, needs in plan:
@@ -135,8 +141,7 @@ class Doctor:
     # --- configuration --------------------------------------------------------------------------
 
     def _table(self) -> dict[str, Any]:
-        data = self.profiles.read()
-        return {**dict(data.get("defaults", {})), **dict(data["strategy"][self.name])}
+        return self.target.table
 
     def _nip(self) -> str:
         context = self._table().get("context")
@@ -172,12 +177,11 @@ class Doctor:
         return f"{self.environment.name}: {url}"
 
     def _plugins(self) -> str:
-        self.strategy = self.profiles.strategy(self.name, check=False)
-        s = self.strategy
-        return (
-            f"credential {_name(s.credential)}, signer {getattr(s.signer, 'method', '?')},"
-            f" store {type(s.store).__name__}"
-        )
+        from ksef_auth.cli.session import component_names
+
+        self.strategy = self.target.strategy(check=False)
+        names = component_names(self.strategy)
+        return f"credential {names['credential']}, signer {names['method']}, store {names['store']}"
 
     # --- the network ----------------------------------------------------------------------------
 
@@ -247,24 +251,38 @@ class Doctor:
             check(s.environment, s.context)
         self.credential = s.load_credential(purpose="check")
         kind = type(self.credential).__name__
-        source = getattr(self.credential, "source", "") or _name(s.credential)
+        source = getattr(self.credential, "source", "") or self._names()["credential"]
         return f"{kind} from {source} (fingerprint {self.credential.fingerprint[:20]})"
+
+    def _names(self) -> dict[str, str]:
+        from ksef_auth.cli.session import component_names
+
+        assert self.strategy is not None
+        return component_names(self.strategy)
+
+    def _signer(self) -> tuple[Status, str] | str:
+        s, credential = self.strategy, self.credential
+        assert s is not None and credential is not None
+        check = getattr(s.signer, "check", None)
+        if check is not None:
+            check(s.environment, s.context)
+        self._signer_notes: list[str] = []
+        preflight = getattr(s.signer, "preflight", None)
+        if preflight is not None:
+            result = preflight(credential, s.context, s.environment)
+            if isinstance(result, list | tuple):
+                self._signer_notes = [str(n) for n in result]
+        message = f"{self._names()['method']} accepts the {type(credential).__name__}"
+        if self._signer_notes and not isinstance(credential, CertificateCredential):
+            return "warn", "; ".join([message, *self._signer_notes])
+        return message
 
     def _certificate(self) -> tuple[Status, str] | str:
         s, credential = self.strategy, self.credential
         assert s is not None
-        notes: list[str] = []
-        for component in (s.signer, s.store):
-            check = getattr(component, "check", None)
-            if check is not None:
-                check(s.environment, s.context)
-        preflight = getattr(s.signer, "preflight", None)
-        if preflight is not None and credential is not None:
-            result = preflight(credential, s.context, s.environment)
-            if isinstance(result, list | tuple):
-                notes += [str(n) for n in result]
         if not isinstance(credential, CertificateCredential):
             return "ok", ""  # nothing to check: no line
+        notes: list[str] = list(getattr(self, "_signer_notes", []))
         certificate = credential.certificate
         now = datetime.now(UTC)
         if certificate.not_valid_before_utc > now:
@@ -320,6 +338,9 @@ class Doctor:
             method="doctor",
             obtained_at=now,
         )
+        check = getattr(s.store, "check", None)
+        if check is not None:
+            check(s.environment, s.context)
         started = time.monotonic()
         with s.store.lock(key, 5.0) as held:
             if not held:
@@ -329,7 +350,7 @@ class Doctor:
             s.store.delete(key)
         if back is None or back.access_token.value != canary.access_token.value:
             raise _Failed("the store did not give back what was written to it")
-        return f"{type(s.store).__name__}: write, read and delete ok ({_ms(started)})"
+        return f"{self._names()['store']}: write, read and delete ok ({_ms(started)})"
 
     # --- KSeF -----------------------------------------------------------------------------------
 
@@ -359,13 +380,16 @@ class Doctor:
             after = f"could not revoke it ({exc})"
         return f"logged in as {s.context} via {tokens.method} in {took}; session {after}"
 
+    def _system_warnings(self) -> tuple[Status, str] | str:
+        from ksef_auth.cli.warnings import recent
 
-def _name(component: Any) -> str:
-    return (
-        repr(component)
-        if type(component).__name__ == "CredentialChain"
-        else (type(component).__name__)
-    )
+        if self.strategy is None:
+            return "ok", ""
+        rows = recent(self.strategy)
+        if not rows:
+            return "ok", ""  # KSeF sent none: no line
+        text = "; ".join((f"[{r['code']}] " if r["code"] else "") + str(r["message"]) for r in rows)
+        return "warn", f"KSeF warns: {text}"
 
 
 def _ms(started: float) -> str:
@@ -378,6 +402,7 @@ def _fix_for(error: KsefAuthError) -> str | None:
         CertificateError,
         NotAvailable,
         PollTimeout,
+        StoreError,
         TransportError,
     )
 
@@ -391,18 +416,25 @@ def _fix_for(error: KsefAuthError) -> str | None:
         return "KSeF is slow to verify the credential: try again later"
     if isinstance(error, TransportError):
         return "check the network and the environment URL"
+    if isinstance(error, StoreError):
+        return "check the store: is Redis up, is the directory writable, is the key right?"
     return None
 
 
 @contextmanager
 def _quiet_logging() -> Iterator[None]:
-    root = logging.getLogger()
+    """Plugin warnings are in the report already: silence them, unless --verbose/--debug."""
+    logger = logging.getLogger("ksef_auth")
+    level = logger.level
+    if level in (logging.NOTSET, logging.WARNING):
+        logger.setLevel(logging.ERROR)
     handler = logging.NullHandler()
-    root.addHandler(handler)
+    logging.getLogger().addHandler(handler)
     try:
         yield
     finally:
-        root.removeHandler(handler)
+        logging.getLogger().removeHandler(handler)
+        logger.setLevel(level)
 
 
 @click.command()
@@ -414,15 +446,14 @@ def doctor(profile_name: str | None, config_path: Path | None, as_json: bool) ->
 
     Exit status 1 when any check fails (warnings do not count).
     """
-    profiles = profile_store(config_path)
-    name = profiles.resolve(profile_name)
+    chosen = target(config_path, profile_name)
     with _quiet_logging():  # what plugins log as warnings is in the report already
-        checks = Doctor(profiles, name).run()
+        checks = Doctor(chosen).run()
     ok = not any(c.status == "fail" for c in checks)
     if as_json:
-        emit_json({"profile": name, "ok": ok, "checks": [c.to_json() for c in checks]})
+        emit_json({"profile": chosen.name, "ok": ok, "checks": [c.to_json() for c in checks]})
     else:
-        click.echo(f"profile {name} ({profiles.path})")
+        click.echo(chosen.origin)
         width = max(len(c.name) for c in checks)
         for c in checks:
             line = f"{_LABELS[c.status]}  {c.name:<{width}}  {c.message}"

@@ -1,18 +1,24 @@
 """Session commands: ``login``, ``token``, ``status``, ``sessions``, ``logout``.
 
-Each works on one profile (``--profile`` / ``KSEF2_PROFILE``, else the current one) and keeps
-the session in the profile's store: the encrypted ``file`` store by default, so ``token`` after
-``login`` reuses the session, from any process, until it must be refreshed::
+Each works on one profile (``--profile`` / ``KSEF2_PROFILE``, else the current one), or on the
+``KSEF2_*`` variables alone, and keeps the session in its store: the encrypted ``file`` store by
+default, so ``token`` after ``login`` reuses the session, from any process, until it must be
+refreshed::
 
     ksef-auth login
     curl -H "Authorization: Bearer $(ksef-auth token)" https://api-test.ksef.mf.gov.pl/v2/...
 
-Only ``token`` prints a secret (the access token, alone on stdout, for scripts).
+Only ``login`` and ``token`` ever log in. ``status``, ``sessions``, ``logout`` and ``sessions
+revoke`` work on the stored session, found without the credential (after a rotation, or with
+the variable unset), and say so when there is none (exit 8). Only ``token`` prints a secret
+(the access token, alone on stdout, for scripts).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,12 +27,14 @@ import click
 
 from ksef_auth.cli.bulk import many
 from ksef_auth.cli.profile import (
+    ENV_TARGET,
     config_option,
     emit_json,
     json_option,
     profile_option,
-    profile_store,
+    target,
 )
+from ksef_auth.errors import NoSession, StoreError
 
 if TYPE_CHECKING:
     from ksef_auth.model import SessionTokens
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
 
 
 def _strategy(config_path: Path | None, profile_name: str | None) -> Strategy:
-    return profile_store(config_path).strategy(profile_name)
+    return target(config_path, profile_name).strategy()
 
 
 def _when(value: datetime | None) -> str | None:
@@ -54,16 +62,31 @@ def session_state(tokens: SessionTokens | None, now: float | None = None) -> str
     return "expired"
 
 
+def component_names(strategy: Strategy) -> dict[str, str]:
+    """The plugin names of the strategy's credential source (or chain), signer and store, as a
+    strategy file writes them (``file``, not ``FileStore``)."""
+    from ksef_auth.manager import default_manager
+
+    manager = strategy.manager or default_manager()
+    return {
+        "credential": manager.name_of("credential_source", strategy.credential),
+        "method": getattr(strategy.signer, "method", None)
+        or manager.name_of("signer", strategy.signer),
+        "store": manager.name_of("session_store", strategy.store),
+    }
+
+
 def describe(strategy: Strategy, tokens: SessionTokens | None) -> dict[str, Any]:
     """What the CLI reports about a strategy's session: never a token."""
     now = time.time()
+    names = component_names(strategy)
     info: dict[str, Any] = {
         "profile": strategy.name,
         "environment": strategy.environment.name,
         "base_url": strategy.environment.base_url,
         "context": str(strategy.context),
-        "method": getattr(strategy.signer, "method", type(strategy.signer).__name__),
-        "store": type(strategy.store).__name__,
+        "method": names["method"],
+        "store": names["store"],
         "state": session_state(tokens, now),
     }
     if tokens is not None:
@@ -82,13 +105,18 @@ def describe(strategy: Strategy, tokens: SessionTokens | None) -> dict[str, Any]
 
 
 def stored_session(strategy: Strategy) -> SessionTokens | None:
-    """The session kept in the strategy's store (no network; loads the credential to learn
-    its fingerprint, which is part of the store key)."""
-    current = strategy.session.current()
-    if current is not None:
-        return current
-    credential = strategy.load_credential()
-    return strategy.store.get(strategy.session.key_for(credential.fingerprint))
+    """The session kept for the strategy's context (no network, no credential needed)."""
+    return strategy.session.stored()
+
+
+@contextmanager
+def _login_hint(strategy: Strategy) -> Iterator[None]:
+    """A :class:`NoSession` raised inside gets the command that logs in."""
+    try:
+        yield
+    except NoSession as exc:
+        flag = "" if strategy.name == ENV_TARGET else f" --profile {strategy.name}"
+        raise NoSession(f"{exc}: ksef-auth login{flag}") from None
 
 
 def _print_info(info: dict[str, Any]) -> None:
@@ -103,6 +131,28 @@ def _print_info(info: dict[str, Any]) -> None:
             click.echo(f"{label:<21}{value}")
 
 
+def _saved_or_fail(strategy: Strategy, tokens: SessionTokens) -> None:
+    """The session must be in the store (or ``token`` logs in again next time): a store that
+    does not keep it is an error, exit 7, with the session revoked again."""
+    from ksef_auth.errors import KsefAuthError
+
+    manager = strategy.session
+    key = manager.key_for(tokens.credential_fingerprint)
+    try:
+        strategy.store.put(key, tokens)
+        strategy.store.put(manager.latest_key, tokens)
+    except StoreError as exc:
+        try:
+            strategy.session.revoke()
+            after = "the new session was revoked again"
+        except KsefAuthError:
+            after = "revoking the new session failed too; it ends by itself"
+        raise StoreError(
+            f"logged in, but the session store cannot keep the session ({exc}); {after}."
+            " Fix the store (ksef-auth doctor checks it) or choose another: --store memory"
+        ) from None
+
+
 @click.command()
 @click.option("--force", is_flag=True, help="Log in anew even when a session is still valid.")
 @profile_option
@@ -110,7 +160,12 @@ def _print_info(info: dict[str, Any]) -> None:
 @json_option
 @many("login")
 def login(force: bool, profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
-    """Log in with the profile (or reuse its valid session) and keep the session in its store."""
+    """Log in with the profile (or reuse its valid session) and keep the session in its store.
+
+    Exit 7 when the session store cannot keep it (the session is then revoked again).
+    """
+    from ksef_auth.cli.warnings import show_warnings
+
     strategy = _strategy(config_path, profile_name)
     started = datetime.now(UTC)
     tokens: SessionTokens | None
@@ -121,9 +176,12 @@ def login(force: bool, profile_name: str | None, config_path: Path | None, as_js
         tokens = strategy.session.current()
     assert tokens is not None
     fresh = max(tokens.obtained_at, tokens.refreshed_at or tokens.obtained_at) >= started
+    if fresh:
+        _saved_or_fail(strategy, tokens)
     info = {**describe(strategy, tokens), "reused": not fresh}
+    warnings = show_warnings(strategy, as_json=as_json)
     if as_json:
-        emit_json(info)
+        emit_json({**info, "system_warnings": warnings})
         return
     verb = "logged in" if tokens.obtained_at >= started else "session reused"
     if tokens.refreshed_at and tokens.refreshed_at >= started:
@@ -156,8 +214,8 @@ def token(profile_name: str | None, config_path: Path | None) -> None:
 @config_option
 @json_option
 def status(profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
-    """Show the profile and its stored session (no network call, no login)."""
-    strategy = _strategy(config_path, profile_name)
+    """Show the profile and its stored session (no network call, no login, no credential)."""
+    strategy = target(config_path, profile_name).strategy(check=False)
     info = describe(strategy, stored_session(strategy))
     if as_json:
         emit_json(info)
@@ -167,16 +225,8 @@ def status(profile_name: str | None, config_path: Path | None, as_json: bool) ->
         click.echo("no session yet: ksef-auth login")
 
 
-@click.command()
-@profile_option
-@config_option
-@json_option
-@many("sessions")
-def sessions(profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
-    """List the context's active KSeF authentication sessions (GET /auth/sessions)."""
-    strategy = _strategy(config_path, profile_name)
-    items = strategy.session.sessions()
-    rows = [
+def _session_rows(strategy: Strategy, may_login: bool) -> list[dict[str, Any]]:
+    return [
         {
             "reference_number": s.reference_number,
             "current": s.is_current,
@@ -186,8 +236,34 @@ def sessions(profile_name: str | None, config_path: Path | None, as_json: bool) 
             "redeemed": s.is_token_redeemed,
             "refresh_valid_until": _when(s.refresh_token_valid_until),
         }
-        for s in items
+        for s in strategy.session.sessions(login=may_login)
     ]
+
+
+@click.group(invoke_without_command=True)
+@click.option("--login", "may_login", is_flag=True, help="Log in first when no session is stored.")
+@profile_option
+@config_option
+@json_option
+@click.pass_context
+@many("sessions")
+def sessions(
+    ctx: click.Context,
+    may_login: bool,
+    profile_name: str | None,
+    config_path: Path | None,
+    as_json: bool,
+) -> None:
+    """List the context's KSeF authentication sessions (GET /auth/sessions).
+
+    Uses the stored session and never logs in on its own: with none stored it exits 8, unless
+    --login is given.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    strategy = target(config_path, profile_name).strategy(check=may_login)
+    with _login_hint(strategy):
+        rows = _session_rows(strategy, may_login)
     if as_json:
         emit_json({"profile": strategy.name, "context": str(strategy.context), "sessions": rows})
         return
@@ -201,17 +277,41 @@ def sessions(profile_name: str | None, config_path: Path | None, as_json: bool) 
         )
 
 
+@sessions.command("revoke")
+@click.argument("reference")
+@profile_option
+@config_option
+@json_option
+def revoke(
+    reference: str, profile_name: str | None, config_path: Path | None, as_json: bool
+) -> None:
+    """Revoke session REFERENCE of the context (DELETE /auth/sessions/REFERENCE), authorized by
+    the stored session; the stored session itself is revoked as by logout."""
+    strategy = target(config_path, profile_name).strategy(check=False)
+    with _login_hint(strategy):
+        current = strategy.session.live()
+        strategy.session.revoke_session(reference)
+    own = current.reference_number == reference
+    if as_json:
+        emit_json({"profile": strategy.name, "revoked": reference, "current": own})
+        return
+    suffix = " (the stored session: logged out)" if own else ""
+    click.secho(f"revoked session {reference}{suffix}", fg="green")
+
+
 @click.command()
 @profile_option
 @config_option
 @json_option
 @many("logout")
 def logout(profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
-    """Revoke the profile's session at KSeF and forget it locally."""
-    strategy = _strategy(config_path, profile_name)
+    """Revoke the stored session at KSeF and forget it locally (no credential needed).
+
+    With no session stored it says so and exits 0: there is nothing to end.
+    """
+    strategy = target(config_path, profile_name).strategy(check=False)
     tokens = stored_session(strategy)
-    if tokens is not None:
-        strategy.session.revoke()
+    strategy.session.revoke()
     info = {
         "profile": strategy.name,
         "revoked": tokens.reference_number if tokens is not None else None,

@@ -28,6 +28,7 @@ def ksef_auth_register_credential_sources(register: Register) -> None:
 
 @hookimpl
 def ksef_auth_register_commands(cli: click.Group) -> None:
-    from ksef_auth_testcert.cli import cert_group, new_test
+    from ksef_auth.cli import group
+    from ksef_auth_testcert.cli import new_test
 
-    cert_group(cli).add_command(new_test)
+    group(cli, "cert").add_command(new_test)

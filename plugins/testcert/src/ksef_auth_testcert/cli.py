@@ -14,16 +14,6 @@ from pathlib import Path
 import click
 
 
-def cert_group(cli: click.Group) -> click.Group:
-    """The ``cert`` group of ``cli``, created when no other plugin made it yet."""
-    existing = cli.commands.get("cert")
-    if isinstance(existing, click.Group):
-        return existing
-    group = click.Group("cert", help="Certificates: make test certificates, inspect files.")
-    cli.add_command(group)
-    return group
-
-
 @click.command("new-test")
 @click.option("--nip", help="NIP of the subject (seal: VATPL-<NIP>; personal: TINPL-<NIP>).")
 @click.option(
