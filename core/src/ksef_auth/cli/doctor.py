@@ -381,15 +381,14 @@ class Doctor:
         return f"logged in as {s.context} via {tokens.method} in {took}; session {after}"
 
     def _system_warnings(self) -> tuple[Status, str] | str:
-        from ksef_auth.cli.warnings import recent
+        from ksef_auth.cli.warnings import describe, recent
 
         if self.strategy is None:
             return "ok", ""
         rows = recent(self.strategy)
         if not rows:
             return "ok", ""  # KSeF sent none: no line
-        text = "; ".join((f"[{r['code']}] " if r["code"] else "") + str(r["message"]) for r in rows)
-        return "warn", f"KSeF warns: {text}"
+        return "warn", f"KSeF warns: {describe(rows)}"
 
 
 def _ms(started: float) -> str:

@@ -164,7 +164,7 @@ def login(force: bool, profile_name: str | None, config_path: Path | None, as_js
 
     Exit 7 when the session store cannot keep it (the session is then revoked again).
     """
-    from ksef_auth.cli.warnings import show_warnings
+    from ksef_auth.cli.warnings import recent
 
     strategy = _strategy(config_path, profile_name)
     started = datetime.now(UTC)
@@ -179,9 +179,8 @@ def login(force: bool, profile_name: str | None, config_path: Path | None, as_js
     if fresh:
         _saved_or_fail(strategy, tokens)
     info = {**describe(strategy, tokens), "reused": not fresh}
-    warnings = show_warnings(strategy, as_json=as_json)
-    if as_json:
-        emit_json({**info, "system_warnings": warnings})
+    if as_json:  # the warnings were logged on stderr as they came
+        emit_json({**info, "system_warnings": recent(strategy)})
         return
     verb = "logged in" if tokens.obtained_at >= started else "session reused"
     if tokens.refreshed_at and tokens.refreshed_at >= started:

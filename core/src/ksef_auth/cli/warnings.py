@@ -1,47 +1,37 @@
 """KSeF's ``X-System-Warning``: what ``login`` and ``doctor`` show of it.
 
 KSeF announces behaviour it will refuse in future in the ``X-System-Warning`` response header
-(``[code]: message | [code]: message``). The transport keeps the warnings of recent responses
-(:func:`ksef_auth.transport.system_warnings`); the CLI shows those of the commands it ran, on
-stderr (``warning from KSeF [code]: message``) and in the ``--json`` output.
+(``[code]: message | [code]: message``). The transport records the warnings of every answer
+(:mod:`ksef_auth.system_warnings`) and logs each new one once, which the CLI prints on stderr
+(``warning: KSeF warns (URL, endpoint): [code] message``); ``login --json`` lists them under
+``system_warnings`` and ``doctor`` gives them a line of their own (``system``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import click
-
 if TYPE_CHECKING:
     from ksef_auth.strategy import Strategy
 
 
 def recent(strategy: Strategy) -> list[dict[str, Any]]:
-    """The warnings KSeF sent to this strategy's environment in this process, oldest first."""
-    from ksef_auth import transport
+    """The warnings KSeF sent to this strategy's environment in this process, newest first."""
+    from ksef_auth import system_warnings
 
-    reader = getattr(transport, "system_warnings", None)
-    if reader is None:  # a core without the capture: nothing to show
-        return []
-    rows = []
-    for item in reader(strategy.environment):
-        rows.append(
-            {
-                "code": getattr(item, "code", None),
-                "message": getattr(item, "message", str(item)),
-                "action": getattr(item, "action", None),
-            }
-        )
-    return rows
+    return [
+        {
+            "code": warning.code,
+            "message": warning.message,
+            "endpoint": warning.endpoint,
+            "count": warning.count,
+        }
+        for warning in system_warnings.recent(strategy.environment)
+    ]
 
 
-def show_warnings(strategy: Strategy, *, as_json: bool = False) -> list[dict[str, Any]]:
-    """Print the warnings on stderr (unless ``as_json``: the caller puts them in its JSON) and
-    return them."""
-    rows = recent(strategy)
-    if not as_json:
-        for row in rows:
-            code = f" [{row['code']}]" if row["code"] else ""
-            during = f" (while {row['action']})" if row["action"] else ""
-            click.secho(f"warning from KSeF{code}: {row['message']}{during}", fg="yellow", err=True)
-    return rows
+def describe(rows: list[dict[str, Any]]) -> str:
+    """``[code] message (endpoint); ...`` for one line of a report."""
+    return "; ".join(
+        (f"[{r['code']}] " if r["code"] else "") + f"{r['message']} ({r['endpoint']})" for r in rows
+    )
