@@ -83,6 +83,21 @@ def options_markdown() -> str:
     return "\n".join(lines)
 
 
+def _wrap(line: str, width: int = 88) -> str:
+    """A shell command over several lines (``\\`` continued) so that none is wider than
+    ``width`` and the code block fits the page."""
+    rows: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        if current and len(current) + 1 + len(word) > width - 2:
+            rows.append(current + " \\")
+            current = "    " + word
+        else:
+            current = f"{current} {word}" if current else word
+    rows.append(current)
+    return "\n".join(rows)
+
+
 def _commands(
     command: click.Command, ctx: click.Context
 ) -> list[tuple[click.Command, click.Context]]:
@@ -97,36 +112,32 @@ def _commands(
 
 def cli_markdown() -> str:
     """Every ``ksef-auth`` command: usage, help and options (plugin commands included)."""
-    from ksef_auth.cli import EXIT_CODES, build
+    from ksef_auth.cli import EXIT_MEANINGS, build
 
     root = build()
     lines = [
         "# CLI reference",
         "",
         "Generated from the click commands (`docs/gen_reference.py`), including the commands of"
-        " the plugins installed when these docs were built.",
+        " the plugins installed when these docs were built. Every command with what it prints:"
+        " [the command line](../guide/cli.md).",
         "",
         "## Exit codes",
         "",
+        "The one table of them (`ksef_auth.cli.EXIT_MEANINGS`); with `--json`, an error is also"
+        ' printed on stdout as `{"ok": false, "error": {"type", "message", "exit_code"}}`.',
+        "",
         "| code | meaning |",
         "|---|---|",
-        "| 0 | success |",
-        "| 1 | a check failed (`doctor`, `nip check`, `demo`), or another ksef-auth error |",
-        "| 2 | usage error: a missing or invalid option or argument |",
     ]
-    meanings = {
-        "ConfigError": "configuration: strategy file, profile, plugin name, unset variable",
-        "CredentialError": "credential: cannot be loaded, or unusable (expired, mismatched)",
-        "KsefError": "KSeF refused: an error answer or a failed authentication status",
-        "TransportError": "KSeF unreachable: no answer (connection refused, timeout, DNS)",
-        "StoreError": "session store unreachable or refusing",
-    }
-    for cls, code in sorted(EXIT_CODES.items(), key=lambda item: item[1]):
-        lines.append(f"| {code} | {meanings.get(cls.__name__, cls.__name__)} (`{cls.__name__}`) |")
+    for code, meaning in sorted(EXIT_MEANINGS.items()):
+        lines.append(f"| {code} | {_cell(meaning)} |")
     lines += [
         "",
-        "Every command that prints data takes `--json`. Colours are used only on a terminal."
-        " No command prints a secret, except `token`, which prints the access token alone.",
+        "Every command that prints data takes `--json`; `-h` is `--help`. Colours are used only"
+        " on a terminal, never with `NO_COLOR` set. No command prints a secret, except `token`"
+        " (the access token alone) and `tokens create` (a new KSeF token, once, unless saved)."
+        " Completion: `ksef-auth completion bash|zsh|fish`.",
         "",
     ]
     ctx = click.Context(root, info_name="ksef-auth")
@@ -139,7 +150,7 @@ def cli_markdown() -> str:
             lines += [_cell(help_text.split("\n\n")[0]), ""]
             rest = help_text.split("\n\n")[1:]
             if rest:
-                body = "\n\n".join(rest)
+                body = "\n\n".join(rest).replace("\\\n", " ")  # continued lines: one
                 example_lines = [
                     ln for ln in body.splitlines() if ln.strip().startswith("ksef-auth")
                 ]
@@ -147,7 +158,8 @@ def cli_markdown() -> str:
                 if "".join(prose).strip():
                     lines += [_cell(" ".join(p.strip() for p in prose).strip()), ""]
                 if example_lines:
-                    lines += ["```console", *(f"$ {ln.strip()}" for ln in example_lines), "```", ""]
+                    shown = [_wrap("$ " + " ".join(ln.split())) for ln in example_lines]
+                    lines += ["```console", *shown, "```", ""]
         pieces = " ".join(command.collect_usage_pieces(command_ctx))
         lines += ["```text", f"{path} {pieces}".rstrip(), "```", ""]
         records: list[tuple[str, str]] = []

@@ -1,5 +1,11 @@
 """The documentation works: every ```python block runs, the site builds in strict mode, the
-example plugin builds into a wheel and composes a strategy, and the references are complete."""
+example plugin builds into a wheel and composes a strategy, and the references are complete.
+
+A page's python blocks (the README's too) run in order in one namespace, in an empty folder where
+each of its ```toml blocks that starts with ``# NAME.toml`` is written as NAME.toml first, with
+``test`` pointing at a simulator (``KSEF_AUTH_TEST_URL``), ``KSEF2_NIP`` 5261040828 and
+``KSEF2_TOKEN`` a token the simulator issued for it, and ``seal.p12`` a test seal for that NIP
+whose password is ``KSEF2_P12_PASSWORD``: the files and variables the examples name."""
 
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ DOCS = ROOT / "docs"
 EXAMPLE = DOCS / "example-plugin"
 SKIP_MARK = "<!-- skip -->"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+TOML_FILE = re.compile(r"^```toml\n# ([\w.-]+\.toml)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+EXAMPLE_NIP = "5261040828"
 
 
 def python_blocks(page: Path) -> list[tuple[int, str]]:
@@ -34,22 +42,54 @@ def python_blocks(page: Path) -> list[tuple[int, str]]:
 
 
 PAGES = sorted(
-    p for p in DOCS.rglob("*.md") if "example-plugin" not in p.parts and python_blocks(p)
+    p
+    for p in [*DOCS.rglob("*.md"), ROOT / "README.md"]
+    if "example-plugin" not in p.parts and python_blocks(p)
 )
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
+def _example_files(page: Path, folder: Path, sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files and variables a page's examples name (see the module's docstring)."""
+    for name, text in TOML_FILE.findall(page.read_text(encoding="utf-8")):
+        (folder / name).write_text(f"# {name}\n{text}", encoding="utf-8")
+    monkeypatch.setenv("KSEF_AUTH_TEST_URL", sim.base_url)
+    monkeypatch.setenv("KSEF2_NIP", EXAMPLE_NIP)
+    monkeypatch.setenv("KSEF2_TOKEN", sim.sim.issue_ksef_token(EXAMPLE_NIP))
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        from ksef_auth_testcert.builder import make_test_certificate
+    except ImportError:
+        return
+    password = "example-p12-password"
+    monkeypatch.setenv("KSEF2_P12_PASSWORD", password)
+    certificate, key = make_test_certificate("seal", nip=EXAMPLE_NIP, key_type="ec")
+    encryption = serialization.BestAvailableEncryption(password.encode())
+    seal = folder / "seal.p12"
+    seal.write_bytes(
+        pkcs12.serialize_key_and_certificates(b"seal", key, certificate, None, encryption)
+    )
+    seal.chmod(0o600)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_python_blocks_run(
-    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    page: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    ksef_simulator: Any,
 ) -> None:
     blocks = python_blocks(page)
     pytest.importorskip("ksef_auth_simulator")
     monkeypatch.chdir(tmp_path)
-    for name in ("KSEF2_PROFILE", "KSEF2_TOKEN", "KSEF_AUTH_PLUGINS"):
+    for name in ("KSEF2_PROFILE", "KSEF2_TOKEN", "KSEF_AUTH_PLUGINS", "KSEF2_NIP", "KSEF2_ENV"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KSEF2_CONFIG", str(tmp_path / "profiles.toml"))
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    _example_files(page, tmp_path, ksef_simulator, monkeypatch)
     namespace: dict[str, Any] = {"__name__": f"docs.{page.stem}"}
     try:
         for line, code in blocks:

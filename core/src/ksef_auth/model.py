@@ -31,6 +31,18 @@ OFFICIAL_BASE_URLS = {
     "production": "https://api.ksef.mf.gov.pl/v2",
 }
 _ALIASES = {"prod": "production", "prd": "production", "te": "test", "tr": "demo"}
+URL_OVERRIDE = "KSEF_AUTH_{NAME}_URL"
+"""``KSEF_AUTH_TEST_URL`` (``_DEMO_``, ``_PRODUCTION_``): another base URL for that environment
+name, e.g. a local simulator in CI, so scripts that say ``test`` run unchanged against it. The
+name's rules stay (test certificates only on test); the https rule applies to the URL."""
+
+
+def official_url(name: str) -> str:
+    """The base URL of ``test``, ``demo`` or ``production``: KSeF's, unless
+    ``KSEF_AUTH_<NAME>_URL`` names another (:data:`URL_OVERRIDE`)."""
+    import os
+
+    return os.environ.get(URL_OVERRIDE.format(NAME=name.upper())) or OFFICIAL_BASE_URLS[name]
 
 
 def _strip_slash(url: object) -> str:
@@ -104,7 +116,7 @@ class Environment:
         text = str(value).strip()
         name = _ALIASES.get(text.lower(), text.lower())
         if name in OFFICIAL_BASE_URLS:
-            return cls(name, OFFICIAL_BASE_URLS[name])
+            return cls(name, official_url(name))
         if "://" in text:
             for official, url in OFFICIAL_BASE_URLS.items():
                 if text.rstrip("/") == url:

@@ -34,15 +34,15 @@ if TYPE_CHECKING:
     from ksef_auth.strategy import Strategy
 
 ENV_VARIABLES: dict[str, str] = {
-    "KSEF2_PROFILE": "a profile name: when set, that profile is used (KSEF2_CONFIG: its file)",
-    "KSEF2_ENV": "test (the default), demo, production, or a base URL",
-    "KSEF2_NIP": "the context NIP (required without KSEF2_PROFILE)",
-    "KSEF2_TOKEN": "a KSeF token (or KSEF2_TOKEN_FILE: a file holding it)",
-    "KSEF2_P12_PATH": "without KSEF2_TOKEN: a PKCS#12 (.p12/.pfx) file (ksef-auth's own)",
+    "KSEF2_PROFILE": "use this profile (from KSEF2_CONFIG)",
+    "KSEF2_ENV": "test (default), demo, production, a URL",
+    "KSEF2_NIP": "the context NIP",
+    "KSEF2_TOKEN": "a KSeF token (or KSEF2_TOKEN_FILE)",
+    "KSEF2_P12_PATH": "else a .p12/.pfx file",
     "KSEF2_P12_PASSWORD": "its password",
-    "KSEF2_CERT_PATH": "without a token or a .p12: a PEM/DER certificate (ksef-auth's own)",
-    "KSEF2_KEY_PATH": "its private key (ksef-auth's own)",
-    "KSEF2_KEY_PASSWORD": "the private key's password, if it is encrypted",
+    "KSEF2_CERT_PATH": "else a PEM/DER certificate",
+    "KSEF2_KEY_PATH": "and its private key",
+    "KSEF2_KEY_PASSWORD": "the key's password",
 }
 """The variables :func:`strategy_from_env` reads, and what each means."""
 

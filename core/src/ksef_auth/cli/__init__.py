@@ -217,6 +217,7 @@ def _add_builtin_commands() -> None:
     cli.add_command(tokens.tokens)
     cli.add_command(completion.completion)
     cli.add_command(environment.env)
+    cli.add_command(environment.url)
     for command in session.COMMANDS:
         cli.add_command(command)
 

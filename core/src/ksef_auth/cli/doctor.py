@@ -174,7 +174,17 @@ class Doctor:
                 f"{url} is plain http: tokens are only sent over https (or to loopback)",
                 "use the https URL",
             )
-        return f"{self.environment.name}: {url}"
+        import os
+
+        from ksef_auth.model import URL_OVERRIDE
+
+        override = URL_OVERRIDE.format(NAME=self.environment.name.upper())
+        origin = (
+            f" (from {override})"
+            if self.environment.is_official and os.environ.get(override)
+            else ""
+        )
+        return f"{self.environment.name}: {url}{origin}"
 
     def _plugins(self) -> str:
         from ksef_auth.cli.session import component_names

@@ -1,4 +1,5 @@
-"""``ksef-auth env``: the ``KSEF2_*`` variables, which are set, and what commands will use.
+"""``ksef-auth env``: the ``KSEF2_*`` variables, which are set, and what commands will use;
+``ksef-auth url [PATH]``: the API URL of what they use.
 
 Every command works on ``--profile`` (or ``KSEF2_PROFILE``); without one, on the environment
 alone when ``KSEF2_NIP`` is set (a PaaS container, CI); else on the current profile. Secret
@@ -13,17 +14,30 @@ from typing import Any
 
 import click
 
-from ksef_auth.cli.profile import config_option, emit_json, json_option, profile_store
+from ksef_auth.cli.profile import (
+    config_option,
+    emit_json,
+    json_option,
+    profile_option,
+    profile_store,
+    target,
+)
 from ksef_auth.errors import ConfigError
+from ksef_auth.model import OFFICIAL_BASE_URLS, URL_OVERRIDE
 from ksef_auth.profiles import CONFIG_ENV, PROFILE_ENV
 from ksef_auth.shortcuts import ENV_VARIABLES
 
 SECRET_VARIABLES = ("KSEF2_TOKEN", "KSEF2_P12_PASSWORD", "KSEF2_KEY_PASSWORD")
+OVERRIDES = {
+    URL_OVERRIDE.format(NAME=name.upper()): f"another URL for {name} (a simulator)"
+    for name in OFFICIAL_BASE_URLS
+}
 
 
 def variables() -> list[dict[str, Any]]:
     rows = []
-    for name, meaning in {**ENV_VARIABLES, CONFIG_ENV: "the profiles file"}.items():
+    listed = {**ENV_VARIABLES, CONFIG_ENV: "the profiles file", **OVERRIDES}
+    for name, meaning in listed.items():
         value = os.environ.get(name)
         if name == "KSEF2_TOKEN" and value is None and os.environ.get("KSEF2_TOKEN_FILE"):
             value = "(from KSEF2_TOKEN_FILE)"
@@ -64,4 +78,19 @@ def env(config_path: Path | None, as_json: bool) -> None:
     width = max(len(r["name"]) for r in rows)
     for row in rows:
         state = row["value"] if row["set"] else "-"
-        click.echo(f"  {row['name']:<{width}}  {state:<24}  {row['meaning']}")
+        click.echo(f"  {row['name']:<{width}}  {state:<13} {row['meaning']}")
+
+
+@click.command("url")
+@click.argument("path", default="")
+@profile_option
+@config_option
+def url(path: str, profile_name: str | None, config_path: Path | None) -> None:
+    """Print the KSeF API URL of the profile's environment, with PATH appended (for scripts).
+
+    \b
+    curl -H "Authorization: Bearer $(ksef-auth token)" "$(ksef-auth url /auth/sessions)"
+    """
+    strategy = target(config_path, profile_name).strategy(check=False)
+    suffix = path if not path or path.startswith("/") else "/" + path
+    click.echo(strategy.environment.base_url + suffix)

@@ -6,7 +6,7 @@ default, so ``token`` after ``login`` reuses the session, from any process, unti
 refreshed::
 
     ksef-auth login
-    curl -H "Authorization: Bearer $(ksef-auth token)" https://api-test.ksef.mf.gov.pl/v2/...
+    curl -H "Authorization: Bearer $(ksef-auth token)" "$(ksef-auth url /auth/sessions)"
 
 Only ``login`` and ``token`` ever log in. ``status``, ``sessions``, ``logout`` and ``sessions
 revoke`` work on the stored session, found without the credential (after a rotation, or with
@@ -37,6 +37,7 @@ from ksef_auth.cli.profile import (
 from ksef_auth.errors import NoSession, StoreError
 
 if TYPE_CHECKING:
+    from ksef_auth.flow import AuthSession
     from ksef_auth.model import SessionTokens
     from ksef_auth.strategy import Strategy
 
@@ -47,6 +48,11 @@ def _strategy(config_path: Path | None, profile_name: str | None) -> Strategy:
 
 def _when(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+
+
+def _short(value: datetime | None) -> str:
+    """``2026-12-01 23:52 UTC`` for people (``--json`` has the full timestamps)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "-"
 
 
 def session_state(tokens: SessionTokens | None, now: float | None = None) -> str:
@@ -188,11 +194,10 @@ def login(force: bool, profile_name: str | None, config_path: Path | None, as_js
     click.secho(
         f"{verb}: {info['context']} on {info['environment']} via {info['method']}", fg="green"
     )
-    click.echo(
-        f"session {info['reference_number']}, access token valid until"
-        f" {info['access_valid_until']}"
-        + (f", refresh until {info['refresh_valid_until']}" if info["refresh_valid_until"] else "")
-    )
+    click.echo(f"session {info['reference_number']}")
+    click.echo(f"access token valid until {_short(tokens.access_token.valid_until)}")
+    if tokens.refresh_token is not None:
+        click.echo(f"refresh token valid until {_short(tokens.refresh_token.valid_until)}")
 
 
 @click.command()
@@ -202,7 +207,7 @@ def token(profile_name: str | None, config_path: Path | None) -> None:
     """Print a valid access token and nothing else (logs in or refreshes only when needed).
 
     \b
-    curl -H "Authorization: Bearer $(ksef-auth token)" "$KSEF_URL/auth/sessions"
+    curl -H "Authorization: Bearer $(ksef-auth token)" "$(ksef-auth url /auth/sessions)"
     """
     strategy = _strategy(config_path, profile_name)
     click.echo(strategy.token())
@@ -224,7 +229,7 @@ def status(profile_name: str | None, config_path: Path | None, as_json: bool) ->
         click.echo("no session yet: ksef-auth login")
 
 
-def _session_rows(strategy: Strategy, may_login: bool) -> list[dict[str, Any]]:
+def _session_rows(items: list[AuthSession]) -> list[dict[str, Any]]:
     return [
         {
             "reference_number": s.reference_number,
@@ -235,7 +240,7 @@ def _session_rows(strategy: Strategy, may_login: bool) -> list[dict[str, Any]]:
             "redeemed": s.is_token_redeemed,
             "refresh_valid_until": _when(s.refresh_token_valid_until),
         }
-        for s in strategy.session.sessions(login=may_login)
+        for s in items
     ]
 
 
@@ -262,16 +267,18 @@ def sessions(
         return
     strategy = target(config_path, profile_name).strategy(check=may_login)
     with _login_hint(strategy):
-        rows = _session_rows(strategy, may_login)
+        items = strategy.session.sessions(login=may_login)
+    rows = _session_rows(items)
     if as_json:
         emit_json({"profile": strategy.name, "context": str(strategy.context), "sessions": rows})
         return
     click.echo(f"{len(rows)} session{'s' if len(rows) != 1 else ''} of {strategy.context}:")
-    for row in rows:
+    for item, row in zip(items, rows, strict=True):
         mark = "*" if row["current"] else " "
+        status = "" if row["status"] == 200 else f"  status {row['status']}"
         click.secho(
-            f"{mark} {row['reference_number']}  {row['started']}  {row['method']}"
-            f"  status {row['status']}  refresh until {row['refresh_valid_until'] or '-'}",
+            f"{mark} {row['reference_number']}  {_short(item.start_date)[:16]}  {row['method']}"
+            f"  refresh until {_short(item.refresh_token_valid_until)[:10]}{status}",
             bold=row["current"],
         )
 

@@ -150,9 +150,9 @@ def create(
     alone on stdout: keep it then, KSeF never shows it again.
 
     \b
-    ksef-auth tokens create --permission InvoiceRead --description "ERP read-only"
-    ksef-auth tokens create --permission InvoiceWrite --description "ERP"
-        --save-to vault --opt name=erp
+    ksef-auth tokens create --permission InvoiceRead --description "ERP, read-only"
+    ksef-auth tokens create --permission InvoiceRead --description "the shop" \\
+        --save-to vault --opt name=shop
     """
     from ksef_auth.model import CredentialRequest
 
