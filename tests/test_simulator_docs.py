@@ -42,11 +42,15 @@ def steps(blocks: list[str]) -> list[tuple[str, list[str]]]:
     """(command, expected output lines) in order."""
     result: list[tuple[str, list[str]]] = []
     for block in blocks:
+        continuing = False  # a command continued over lines ending in a backslash
         for line in block.splitlines():
-            if line.startswith("$ "):
+            if continuing:
+                result[-1] = (result[-1][0][:-1].rstrip() + " " + line.strip(), [])
+            elif line.startswith("$ "):
                 result.append((line[2:].strip(), []))
             elif result and line.strip():
                 result[-1][1].append(line.strip())
+            continuing = bool(result) and not result[-1][1] and result[-1][0].endswith("\\")
     return result
 
 

@@ -10,6 +10,7 @@ store sits behind a switch that makes every store operation fail.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import ksef_auth.session
-import ksef_auth.strategy
 from ksef_auth import (
     ContextIdentifier,
     Environment,
@@ -41,6 +41,9 @@ from ksef_auth_memory import MemoryStore
 from ksef_auth_token import KsefTokenSigner
 
 from .test_flow_support import TokenSource
+
+# the module (ksef_auth.strategy, the attribute, is the one-liner function)
+strategy_module = sys.modules["ksef_auth.strategy"]
 
 ACCESS_TTL = 900.0
 REFRESH_TTL = 3000.0  # short, so that logins for a dying refresh token happen within a run
@@ -143,11 +146,11 @@ class SessionMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        self._saved = (ksef_auth.session.time, ksef_auth.strategy._now)
+        self._saved = (ksef_auth.session.time, strategy_module._now)
         ksef_auth.session.time = SimpleNamespace(  # type: ignore[assignment]
             time=self.clock, monotonic=time.monotonic, sleep=time.sleep
         )
-        ksef_auth.strategy._now = self.clock  # type: ignore[assignment]
+        strategy_module._now = self.clock  # type: ignore[assignment]
         self.ksef = FakeKsef(self.clock)
         self.store = FlakyStore()
         self.strategy = Strategy(
@@ -167,7 +170,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.logins_in_call = 0
 
     def teardown(self) -> None:
-        ksef_auth.session.time, ksef_auth.strategy._now = self._saved  # type: ignore[assignment]
+        ksef_auth.session.time, strategy_module._now = self._saved  # type: ignore[assignment]
 
     # --- what the rules allow ---------------------------------------------------------------
 

@@ -264,15 +264,38 @@ class RedisStore:
         """The key parses, Redis answers (within at most 2 s), and it is what the url says: a
         cluster node for ``redis+cluster://``, a Sentinel that knows the service for
         ``redis+sentinel://``, a writable server for ``redis://``. The server is checked once
-        per store object: a later check (a new session manager) never waits on Redis."""
+        per store object: a later check (a new session manager) never waits on Redis. Nothing
+        listening there is a :class:`StoreError` (Redis is down); anything else a
+        :class:`ConfigError` (the key, the url, the password, TLS)."""
         if self.encrypt:
             try:
                 self._keys().check()
             except StoreError as exc:  # a key that does not parse: the strategy file's mistake
                 raise ConfigError(str(exc)) from None
-        if not self._checked:  # Redis down (or not what the url says): StoreError, exit 7
-            self._check_server(min(self.socket_timeout, 2.0))
+        if not self._checked:
+            try:
+                self._check_server(min(self.socket_timeout, 2.0))
+            except StoreError as exc:
+                if not self._listening():  # Redis down: the store's failure (CLI exit 7)
+                    raise
+                raise ConfigError(str(exc)) from None  # it answers, but not as the url says
             self._checked = True
+
+    def _listening(self) -> bool:
+        """Whether anything accepts a connection where the url points (no Redis protocol)."""
+        import socket
+
+        if self._target.path is not None:
+            from pathlib import Path
+
+            return Path(self._target.path).exists()
+        for host, port in self._target.nodes:
+            try:
+                with socket.create_connection((host, port), timeout=1.0):
+                    return True
+            except OSError:
+                continue
+        return False
 
     def rate_limiter(self) -> RedisRateLimiter:
         """KSeF's rate limits shared by every process using this Redis (one Lua script)."""
