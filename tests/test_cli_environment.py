@@ -38,6 +38,7 @@ p12_password_env = "KSEF2_P12_PASSWORD"
 """
 
 
+@pytest.mark.shows_secret("ksef-auth token prints the access token: that is what it is for")
 def test_no_profile_and_ksef2_variables_work(tmp_path: Path, ksef_simulator: Any) -> None:
     env = {
         "KSEF2_ENV": ksef_simulator.base_url,

@@ -30,6 +30,7 @@ def _files_text(root: Path) -> str:
     )
 
 
+@pytest.mark.shows_secret("tokens create prints the new KSeF token once: that is what it is for")
 def test_create_prints_the_token_once_and_it_logs_in(tmp_path: Path, ksef_simulator: Any) -> None:
     _seal_profile(tmp_path, ksef_simulator.base_url)
     made = run_cli(

@@ -10,8 +10,8 @@ lines shown under it: a subset of what it prints, in any order, ``...`` in a lin
 anything (a token, a time). Ports a page uses (``--port 8810``, ``127.0.0.1:8810``) are replaced
 by free ones. What is not run, and why:
 
-* installing (``python3 -m venv``, ``pip install``): the test environment is that installation;
-  the rest of such a line is run (``.venv/bin/ksef-auth demo``, with ``.venv`` that install);
+* a command that installs (``python3 -m venv``, ``pip install``, with what it chains with
+  ``&&``): the test environment is that installation (``.venv/bin/ksef-auth`` is it);
 * ``python3 -m nox``: that is the CI itself;
 * a block marked ``<!-- not run: reason -->`` (rare, with its reason);
 * pages whose every block starts the simulator: ``tests/test_simulator_docs.py`` runs those.
@@ -77,10 +77,11 @@ def steps(blocks: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def runnable(command: str) -> str | None:
-    """The part of ``command`` that runs here (installation steps dropped), or None."""
+    """``command``, or None when it installs something (or is the CI itself)."""
     parts = [p.strip() for p in command.split("&&")]
-    kept = [p for p in parts if not INSTALL.match(p) and not p.startswith("python3 -m nox")]
-    return " && ".join(kept) if kept else None
+    if any(INSTALL.match(p) or p.startswith("python3 -m nox") for p in parts):
+        return None
+    return command
 
 
 def _covered_elsewhere(blocks: list[str]) -> bool:
