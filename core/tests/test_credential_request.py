@@ -126,12 +126,12 @@ def test_a_chain_remembers_the_good_source_per_context() -> None:
             self.calls += 1
             if request.context.value != self.nip:
                 raise NotAvailable("not this one")
-            return KsefToken(f"t-{self.nip}")
+            return KsefToken(f"chain-test-secret-{self.nip}")
 
     a, b = Only(NIP_A), Only(NIP_B)
     chain = CredentialChain([("a", a), ("b", b)])
-    assert chain.load(request(NIP_B)).token.reveal() == f"t-{NIP_B}"
-    assert chain.load(request(NIP_A)).token.reveal() == f"t-{NIP_A}"
+    assert chain.load(request(NIP_B)).token.reveal() == f"chain-test-secret-{NIP_B}"
+    assert chain.load(request(NIP_A)).token.reveal() == f"chain-test-secret-{NIP_A}"
     a.calls = b.calls = 0
     chain.load(request(NIP_B))
     assert (a.calls, b.calls) == (0, 1)  # B's good source is tried first for B
