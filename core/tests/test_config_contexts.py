@@ -178,6 +178,46 @@ def test_three_bad_nips_and_two_typos_all_reported_in_one_run(
     assert all(w in message for w in where)
 
 
+def test_bad_nips_are_reported_with_typos_that_do_not_break_the_strategy(
+    tmp_path: Path, manager: PluginManager
+) -> None:
+    """Unknown keys are dropped and the strategy still builds; when the load fails for them, the
+    bad NIPs of its list are in the same report (not lost until the typos are fixed)."""
+    path = tmp_path / "ksef-auth.toml"
+    path.write_text(
+        '[defaults]\nenvironment = "test"\nsigner = "plain"\nenvironmnet = "test"\n\n'
+        f'[strategy.firm]\ncontexts = ["{A}", "{BAD[0]}", "{BAD[1]}", {{ nip = "{BAD[2]}" }}]\n'
+        'credential = { use = "env", var = "KSEF_TOKEN_{nip}" }\nsotre = "memory"\n'
+    )
+    with pytest.raises(ConfigErrors) as info:
+        load(path, manager=manager, check=False)
+    assert sorted(e.key for e in info.value.errors) == sorted(
+        [
+            "defaults.environmnet",
+            "strategy.firm.sotre",
+            "strategy.firm.contexts[1]",
+            "strategy.firm.contexts[2]",
+            "strategy.firm.contexts[3].nip",
+        ]
+    )
+    assert str(info.value).startswith(f"{path}: 5 problems:\n")
+
+
+def test_a_list_with_nothing_usable_says_why_each_entry_is_not(
+    tmp_path: Path, manager: PluginManager
+) -> None:
+    """'No usable context' comes with the reason of every entry."""
+    path = strategy_file(tmp_path, f'["{BAD[0]}", "{BAD[1]}"]')
+    with pytest.raises(ConfigErrors) as info:
+        load(path, manager=manager, check=False)
+    assert [e.key for e in info.value.errors] == [
+        "strategy.firm.contexts",
+        "strategy.firm.contexts[0]",
+        "strategy.firm.contexts[1]",
+    ]
+    assert "no usable context" in info.value.errors[0].reason
+
+
 def test_many_problems_show_a_count_and_the_first_twenty(
     tmp_path: Path, manager: PluginManager
 ) -> None:

@@ -288,8 +288,8 @@ class Config:
                 )
             else:
                 self.current = current
-        if self._problems.errors:
-            self._raise(self._problems.errors)
+        if self._problems.errors:  # the load fails: the contexts' problems are shown with the rest
+            self._raise([*self._problems.errors, *self.problems])
         skipped = sum(len(p) for p in self._context_problems.values())
         if skipped:
             log.warning(
