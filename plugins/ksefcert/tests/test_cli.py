@@ -161,8 +161,21 @@ def test_usage_errors(cli: Cli, tmp_path: Path, simulator: Any) -> None:
         "cert", "enroll", "--profile", "tok", "--name", "Serwer ERP", "--p12", "x.p12", code=2
     )
     assert "25002" in out and "XAdES" in out and token not in out
+    out = cli("cert", "revoke", "0123456789ABCDEF", "--profile", "tok", "--yes", code=2)
+    assert "only after a certificate login" in out and token not in out
     out = cli("cert", "renew", "--profile", "seal", code=2)
     assert "does not log in with a ksef-certificate" in out
+    sent = len(simulator.sim.operations)
+    for args in (
+        ("show", "ZZZ"),
+        ("revoke", "12345", "--yes"),
+        ("shorten", "G" * 16, "--days-left", "1"),
+    ):
+        out = cli("cert", *args, "--profile", "seal", code=2)
+        assert "16 hexadecimal digits" in out, out
+    out = cli("cert", "show", "--enrollment", "nope", "--profile", "seal", code=2)
+    assert "not an enrollment reference number" in out
+    assert len(simulator.sim.operations) == sent  # refused before any login
 
 
 def test_show_revoke_limits_shorten_and_renew(cli: Cli, tmp_path: Path, simulator: Any) -> None:

@@ -10,6 +10,7 @@ PINs are given by reference (``--p12-password-env VAR``, ``-O pin=env:VAR``).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from datetime import datetime
@@ -66,6 +67,15 @@ def _client(config_path: Path | None, profile_name: str | None) -> CertificatesC
     return CertificatesClient(profiles.strategy(name))
 
 
+def _refuse_ksef_token(strategy: Strategy, name: str, rule: str) -> None:
+    """KSeF refuses a KSeF-token login what ``rule`` says: a usage error before asking."""
+    if getattr(strategy.signer, "method", "") == "ksef-token":
+        raise click.UsageError(
+            f"profile {name!r} logs in with a KSeF token, and KSeF {rule}: use a profile with a"
+            " qualified seal or signature (a test seal on TEST), or a KSeF certificate"
+        )
+
+
 def _own_serial(config_path: Path | None, profile_name: str | None) -> str:
     """The serial number of the certificate the profile logs in with."""
     from ksef_auth import CertificateCredential
@@ -97,6 +107,34 @@ def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) 
         return parse_timestamp(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from None
+
+
+_SERIAL = re.compile(r"^[0-9A-F]{16}$")
+
+
+def _serial_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A KSeF serial number, checked before anything is sent (lower case is taken)."""
+    if value is None:
+        return None
+    serial = value.strip().upper()
+    if not _SERIAL.match(serial):
+        raise click.BadParameter(
+            f"{value!r} is not a KSeF certificate serial number: 16 hexadecimal digits, as"
+            " `ksef-auth cert list` shows them"
+        )
+    return serial
+
+
+def _reference_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    reference = value.strip()
+    if len(reference) != 36:  # the spec's ReferenceNumber
+        raise click.BadParameter(
+            f"{value!r} is not an enrollment reference number (36 characters, like"
+            " 20261021-EH-1A2B3C4D5E-6F7A8B9C0D-1E, as `cert enroll` prints it)"
+        )
+    return reference
 
 
 # --- enroll --------------------------------------------------------------------------------------
@@ -275,12 +313,7 @@ def enroll_command(
         raise click.UsageError("--key-store-option needs --key-store")
     profiles, name = _strategy(config_path, profile_name)
     strategy = profiles.strategy(name)
-    if getattr(strategy.signer, "method", "") == "ksef-token":
-        raise click.UsageError(
-            f"profile {name!r} logs in with a KSeF token, and KSeF enrolls certificates only after"
-            " a XAdES login (code 25002): use a profile with a qualified seal or signature (a"
-            " test seal on TEST), or a KSeF certificate"
-        )
+    _refuse_ksef_token(strategy, name, "enrolls certificates only after a XAdES login (code 25002)")
     if make_profile is not None:
         from ksef_auth.profiles import check_name as check_profile_name
 
@@ -449,10 +482,16 @@ def list_command(
 
 
 @click.command("show")
-@click.argument("serial", required=False)
+@click.argument("serial", required=False, callback=_serial_argument)
 @profile_option
 @config_option
-@click.option("--enrollment", "reference", metavar="REF", help="Show an enrollment's status.")
+@click.option(
+    "--enrollment",
+    "reference",
+    metavar="REF",
+    callback=_reference_option,
+    help="Show an enrollment's status.",
+)
 @click.option(
     "--pem",
     "pem_path",
@@ -491,7 +530,7 @@ def show_command(
             if status.serial:
                 click.echo(f"certificate: {status.serial}")
         return
-    serial = serial.upper() if serial else _own_serial(config_path, profile_name)
+    serial = serial or _own_serial(config_path, profile_name)
     info = client.find(serial)
     if info is None:
         raise click.ClickException(f"no KSeF certificate {serial} for this subject")
@@ -523,7 +562,7 @@ def show_command(
 
 
 @click.command("revoke")
-@click.argument("serial")
+@click.argument("serial", callback=_serial_argument)
 @profile_option
 @config_option
 @click.option(
@@ -534,10 +573,14 @@ def revoke_command(
     serial: str, profile_name: str | None, config_path: Path | None, reason: str, yes: bool
 ) -> None:
     """Revoke a KSeF certificate: it can no longer log in (this cannot be undone)."""
-    serial = serial.upper()
+    from ksef_auth_ksefcert.client import CertificatesClient
+
+    profiles, name = _strategy(config_path, profile_name)
+    strategy = profiles.strategy(name)
+    _refuse_ksef_token(strategy, name, "revokes certificates only after a certificate login")
     if not yes:
         click.confirm(f"Revoke KSeF certificate {serial}? It cannot be undone", abort=True)
-    _client(config_path, profile_name).revoke(serial, REASONS[reason])  # type: ignore[arg-type]
+    CertificatesClient(strategy).revoke(serial, REASONS[reason])  # type: ignore[arg-type]
     click.echo(f"revoked {serial} ({REASONS[reason]})")
 
 
@@ -613,7 +656,7 @@ def renew_command(profile_name: str | None, config_path: Path | None, force: boo
 
 
 @click.command("shorten")
-@click.argument("serial", required=False)
+@click.argument("serial", required=False, callback=_serial_argument)
 @click.option("--valid-to", callback=_time_option, help="The new end (ISO 8601).")
 @click.option("--days-left", type=float, help="Or: end it this many days from now.")
 @profile_option
@@ -634,7 +677,7 @@ def shorten_command(
     if valid_to is None:
         assert days_left is not None
         valid_to = datetime.now(UTC) + timedelta(days=days_left)
-    serial = serial.upper() if serial else _own_serial(config_path, profile_name)
+    serial = serial or _own_serial(config_path, profile_name)
     _client(config_path, profile_name).shorten(serial, valid_to)
     click.echo(f"{serial} now ends {valid_to:%Y-%m-%d %H:%M} UTC")
 
