@@ -12,10 +12,18 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from hsm_support import NIP, PIN, LocalCa, seal_subject
+from hsm_support import NIP, PIN, LocalCa, SoftHsm, seal_subject
 
 import ksef_auth
-from ksef_auth import ContextIdentifier, Environment, KeySpec, Strategy, build_csr
+from ksef_auth import (
+    ContextIdentifier,
+    CredentialRequest,
+    Environment,
+    KeySpec,
+    SecretRef,
+    Strategy,
+    build_csr,
+)
 from ksef_auth_pkcs11 import Pkcs11Key, Pkcs11KeyStore
 
 pytest.importorskip("ksef_auth_xades")
@@ -25,6 +33,9 @@ pytest.importorskip("ksef_auth_simulator")
 @pytest.fixture
 def simulator(make_ksef_simulator: Any, ca: LocalCa) -> Any:
     return make_ksef_simulator(require_xades=True, trusted_ca_pems=[ca.pem])
+
+
+REQUEST = CredentialRequest.for_login("http://127.0.0.1:1/v2", NIP, method="xades")
 
 
 def config(base_url: str, credential: dict[str, Any], **signer: Any) -> dict[str, Any]:
@@ -53,6 +64,37 @@ def test_xades_login_with_a_key_on_the_token(
     operation = list(simulator.sim.operations.values())[-1]
     assert operation.subject["subjectIdentifier"] == {"type": "Nip", "value": NIP}
     assert PIN not in repr(strategy) + capsys.readouterr().out
+
+
+def test_xades_login_with_a_p384_seal_imported_onto_the_token(
+    simulator: Any, softhsm: SoftHsm, token: str, pin: SecretRef, ca: LocalCa
+) -> None:
+    """A qualified seal's key on P-384 (as many seals are): the token returns a raw 96-byte
+    r || s, which becomes the DER the signer expects; the simulator verifies the login."""
+    from ksef_auth_pkcs11 import Pkcs11Source
+    from ksef_auth_pkcs11.module import TokenSelector, token_session
+    from ksef_auth_pkcs11.objects import store_certificate
+    from ksef_auth_pkcs11.pin import PinSource
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    softhsm.import_key(token, key, key_label="seal-p384", key_id=b"\x38\x04")
+    certificate = ca.issue(key.public_key())
+    session = token_session(softhsm.module, TokenSelector(label=token))
+    session.run(
+        lambda s: store_certificate(s, certificate, label="seal-p384", key_id=b"\x38\x04"),
+        PinSource(pin),
+        writable=True,
+    )
+    source = Pkcs11Source(module=softhsm.module, token_label=token, label="seal-p384", pin=pin)
+    credential = source.load(REQUEST)
+    signature = credential.key.sign(b"<SignedInfo/>")
+    key.public_key().verify(signature, b"<SignedInfo/>", ec.ECDSA(hashes.SHA256()))  # DER
+    table = {"use": "pkcs11", "module": softhsm.module, "token_label": token,
+             "label": "seal-p384", "pin": {"env": "TEST_TOKEN_PIN"}}  # fmt: skip
+    strategy = ksef_auth.load(config(simulator.base_url, table)).strategy("seal")
+    assert strategy.token()
+    operation = list(simulator.sim.operations.values())[-1]
+    assert operation.subject["subjectIdentifier"] == {"type": "Nip", "value": NIP}
 
 
 def test_xades_login_verifying_the_chain(simulator: Any, enroll: Any) -> None:
