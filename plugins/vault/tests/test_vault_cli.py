@@ -342,8 +342,15 @@ def test_a_wrong_pkcs12_password_exits_4_and_is_never_shown(
         code=4,
     )
     assert "wrong password for PKCS#12 file" in result.stderr
+    assert "(password from standard input)" in result.stderr  # where to fix it
     assert "wrong-password-here" not in result.stdout + result.stderr
     assert not vault_path.exists()
+    result = cli(
+        "set", "seal", "--p12", str(seal_files["p12"]), "--password-env", "SEAL_PASSWORD",
+        SEAL_PASSWORD="wrong-password-here", code=4,
+    )  # fmt: skip
+    assert "(password from environment variable SEAL_PASSWORD)" in result.stderr
+    assert "wrong-password-here" not in result.stdout + result.stderr
 
 
 def test_set_a_pem_certificate_and_key(

@@ -184,6 +184,10 @@ def _set_certificate(
     if password_env and password_stdin:
         raise click.UsageError("--password-env and --password-stdin exclude each other")
     given = password_env is not None or password_stdin
+    if password_env:
+        origin = f"environment variable {password_env}"
+    else:
+        origin = "standard input" if password_stdin else "the prompt"
 
     def password(what: str) -> Secret | None:
         if password_env:
@@ -200,7 +204,9 @@ def _set_certificate(
     if p12 is not None:
         where = f"PKCS#12 file {p12}"
         data = read_credential_file(p12, "PKCS#12 file")
-        replaced = store.set_pkcs12(name, data, password(str(p12)), where=where)
+        replaced = store.set_pkcs12(
+            name, data, password(str(p12)), where=where, password_origin=origin
+        )
     else:
         assert certificate is not None
         where = f"certificate file {certificate}"
@@ -209,11 +215,13 @@ def _set_certificate(
         key_name = str(key_path or certificate)
         try:
             secret = password(key_name) if given else None
-            replaced = store.set_pem(name, data, key, secret, where=where)
+            replaced = store.set_pem(name, data, key, secret, where=where, password_origin=origin)
         except WrongPassword:
             if given:
                 raise
-            replaced = store.set_pem(name, data, key, password(key_name), where=where)
+            replaced = store.set_pem(
+                name, data, key, password(key_name), where=where, password_origin="the prompt"
+            )
     described = store.entries(with_status=True)
     detail = next((i.certificate for i in described if i.name == name), None)
     verb = "replaced" if replaced else "stored"

@@ -263,9 +263,18 @@ class Vault:
             )
         return self._store(name, "certificate", value)
 
-    def set_pkcs12(self, name: str, data: bytes, password: Secret | None, *, where: str) -> bool:
+    def set_pkcs12(
+        self,
+        name: str,
+        data: bytes,
+        password: Secret | None,
+        *,
+        where: str,
+        password_origin: str = "the password given",
+    ) -> bool:
         """Store the certificate, key and chain of the PKCS#12 file ``data`` under ``name``
-        (``where`` names the file in messages); True when it replaced an entry.
+        (``where`` names the file, ``password_origin`` where the password came from, in
+        messages); True when it replaced an entry.
 
         Raises :class:`~ksef_auth.WrongPassword` for a wrong or missing password and
         :class:`~ksef_auth.CertificateError` for a file that is not PKCS#12 or has no key.
@@ -275,7 +284,7 @@ class Vault:
         passwords: list[bytes | None] = (
             [password.reveal().encode("utf-8")] if password else [None, b""]
         )
-        origin = "the password given" if password else "nowhere"
+        origin = password_origin if password else "nowhere"
         key, certificates = open_pkcs12(
             data, where, passwords, origin, no_password_hint="give its password"
         )
@@ -301,6 +310,7 @@ class Vault:
         password: Secret | None,
         *,
         where: str,
+        password_origin: str = "the password given",
     ) -> bool:
         """Store PEM (or DER) ``certificate`` (with its chain) and ``key`` (None: the key is in
         ``certificate`` too) under ``name``; ``password`` opens an encrypted key."""
@@ -317,7 +327,7 @@ class Vault:
                 raise CertificateError(f"{where} holds no private key: give the key file too")
             key = certificate
         secret = password.reveal().encode("utf-8") if password else None
-        private = load_private_key(key, where, secret, "the password given")
+        private = load_private_key(key, where, secret, password_origin)
         leaf = leaf_for(certificates, private.public_key())  # type: ignore[arg-type]
         if leaf is None:
             raise CertificateError(
