@@ -129,6 +129,34 @@ def test_a_pending_token_falls_back_to_the_old_one_and_takes_over_once_active(
             assert secret not in repr(event)
 
 
+def test_an_explicit_login_falls_back_and_the_old_sessions_can_be_ended(
+    sim: RunningSimulator,
+) -> None:
+    nip = new_nip()
+    old = sim.sim.issue_ksef_token(nip)
+    new = sim.sim.issue_ksef_token(nip, active=False)
+    strategy = make_strategy(
+        sim, nip, source=CredentialRotation(TokenSource(new), TokenSource(old)), policy=POLICY
+    )
+    session = strategy.session
+    made = session.login()  # the primary refused (450): the secondary logs in
+    assert session.credential_role(made) == "secondary"
+    states = {s.role: s for s in session.credential_states()}
+    assert states["secondary"].session == made.reference_number
+    assert states["primary"].session is None
+
+    activate(sim, new)
+    time.sleep(POLICY.rejection_backoff)
+    fresh = session.login()
+    assert session.credential_role(fresh) == "primary"
+    ended = session.revoke_credential("secondary")
+    assert ended is not None and ended.reference_number == made.reference_number
+    listed = {s.reference_number for s in session.sessions()}
+    assert made.reference_number not in listed and fresh.reference_number in listed
+    assert session.revoke_credential("secondary") is None
+    assert session.token()
+
+
 def test_a_renewed_certificate_not_yet_granted_falls_back_to_the_old_one(
     sim: RunningSimulator,
 ) -> None:

@@ -212,8 +212,11 @@ class Profile:
 
     @property
     def credential_name(self) -> str:
-        """The credential source's name (the first of a chain)."""
-        return _use(self.credential[0] if isinstance(self.credential, list) else self.credential)
+        """The credential source's name (the first of a chain; a rotation's primary, marked)."""
+        spec = self.credential
+        if isinstance(spec, Mapping) and set(spec) == {"primary", "secondary"}:
+            return f"{_use(spec['primary'])} (rotating from {_use(spec['secondary'])})"
+        return _use(spec[0] if isinstance(spec, list) else spec)
 
     @property
     def signer_name(self) -> str:

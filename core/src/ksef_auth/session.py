@@ -59,6 +59,7 @@ import attrs
 from ksef_auth.breaker import breaker_for
 from ksef_auth.errors import (
     AuthenticationFailed,
+    ConfigError,
     CredentialError,
     CredentialRejected,
     KsefAuthError,
@@ -126,6 +127,8 @@ class CredentialState:
     retry_at: float | None = None
     in_use: bool = False
     """The session in memory was made with this credential."""
+    session: str | None = None
+    """The reference number of the session kept in the store for this credential, if any."""
 
 
 class SessionManager:
@@ -227,6 +230,8 @@ class SessionManager:
         """Reuse, refresh or log in, with the primary credential and, when KSeF refuses it as
         not usable, the secondary. Called with ``self._lock`` held."""
         slots = self._slots()
+        if self._secondary_lately(slots):
+            slots = slots[1:]
         for index, slot in enumerate(slots):
             last = index == len(slots) - 1
             if slot.key is None:  # this credential cannot be loaded now
@@ -285,6 +290,23 @@ class SessionManager:
             slots = [_Slot(slots[-1].role, None, slots[-1].error, self._near[4])]
         return slots
 
+    def _secondary_lately(self, slots: list[_Slot]) -> bool:
+        """A rotation whose latest session is the secondary's, made or refreshed less than
+        ``rejection_backoff`` ago, while the primary has none: another process (or an earlier
+        run) fell back, so the primary is not tried again before its backoff ends (shared
+        through the store, so 40 workers or a CLI in a loop do not each try it)."""
+        if len(slots) != 2 or slots[0].key is None or slots[1].credential is None:
+            return False
+        if slots[0].credential is not None and slots[0].credential.fingerprint in self._rejected:
+            return False  # this process knows: _login says when to try it again
+        latest = self._store_get(self.latest_key)
+        if latest is None or latest.credential_fingerprint != slots[1].credential.fingerprint:
+            return False
+        if self._store_get(slots[0].key) is not None:
+            return False
+        since = (latest.refreshed_at or latest.obtained_at).timestamp()
+        return time.time() - since < self.policy.rejection_backoff
+
     def _fall_back(self, primary: _Slot, secondary: _Slot, reason: Exception | None) -> None:
         """The primary is not usable: say so once per episode, then the secondary is tried."""
         if self._fallback_since is not None:
@@ -327,6 +349,8 @@ class SessionManager:
                 continue
             rejected = self._rejected.get(fingerprint)
             in_use = current is not None and current.credential_fingerprint == fingerprint
+            kept = self._store_get(self.key_for(fingerprint))
+            session = kept.reference_number if kept is not None else None
             if rejected is not None:  # the last login with it was refused (retried after retry_at)
                 cause = rejected[1]
                 states.append(
@@ -338,11 +362,64 @@ class SessionManager:
                         error=cause.description or str(cause),
                         retry_at=rejected[0],
                         in_use=in_use,
+                        session=session,
                     )
                 )
             else:
-                states.append(CredentialState(role, fingerprint, "usable", in_use=in_use))
+                states.append(
+                    CredentialState(role, fingerprint, "usable", in_use=in_use, session=session)
+                )
         return states
+
+    def credential_role(self, tokens: SessionTokens) -> str | None:
+        """``primary`` or ``secondary``: which credential of the rotation made ``tokens``
+        (loading both credentials, no network); ``""`` without a rotation, None when neither
+        loads here or neither made it (an earlier credential's session)."""
+        source = self.strategy.credential
+        if not isinstance(source, CredentialRotation):
+            return ""
+        request = attrs.evolve(self.strategy.credential_request, purpose="check")
+        for role in source.roles:
+            try:
+                if source.source(role).load(request).fingerprint == tokens.credential_fingerprint:
+                    return role
+            except CredentialError:
+                continue
+        return None
+
+    def revoke_credential(self, role: str) -> SessionTokens | None:
+        """End the session kept for the rotation's ``role`` credential (``primary`` or
+        ``secondary``) at KSeF and forget it here: the last step of a rotation, once the old
+        credential's sessions are no longer wanted. Loads that credential (to find its session;
+        no login). Returns the session ended, None when none was kept."""
+        source = self.strategy.credential
+        if not isinstance(source, CredentialRotation) or role not in source.roles:
+            raise ConfigError(
+                f"strategy {self.strategy.name!r} has no {role!r} credential: only a rotation"
+                " (credential = { primary = ..., secondary = ... }) has primary and secondary",
+                key="credential",
+            )
+        request = attrs.evolve(self.strategy.credential_request, purpose="check")
+        key = self.key_for(source.source(role).load(request).fingerprint)
+        with self._lock:
+            tokens = self._store_get(key)
+            if tokens is None:
+                return None
+            try:
+                live = tokens
+                if tokens.access_token.valid_until.timestamp() <= time.time() + 5:
+                    live = self.flow.refresh(tokens)  # its access token is needed to end it
+                self.flow.revoke(live)
+            except SessionInvalid as exc:
+                log.info("session was already gone at KSeF: %s", exc)
+            self._emit("session_revoked", tokens)
+            self._store_delete(key)
+            latest = self._store_get(self.latest_key)
+            if latest is not None and latest.reference_number == tokens.reference_number:
+                self._store_delete(self.latest_key)
+            if self._near[4] == key:
+                self._near = _EMPTY
+            return tokens
 
     def _credential_and_key(self) -> tuple[Credential | None, CredentialError | None, str]:
         try:
@@ -498,12 +575,32 @@ class SessionManager:
     def login(self) -> SessionTokens:
         """Log in now, whatever is cached, and make the new session current."""
         with self._lock:
-            credential = self.strategy.load_credential()
-            key = self.key_for(credential.fingerprint)
-            with self._store_lock(key, self.policy.lock_timeout):
-                tokens = self._login(credential)
-                self._keep(key, tokens)
-            return tokens
+            slots = self._slots()
+            for index, slot in enumerate(slots):
+                last = index == len(slots) - 1
+                if slot.credential is None or slot.key is None:
+                    if last:
+                        assert slot.error is not None
+                        raise slot.error
+                    self._fall_back(slot, slots[index + 1], slot.error)
+                    continue
+                with self._store_lock(slot.key, self.policy.lock_timeout):
+                    try:
+                        tokens = self._login(slot.credential)
+                    except (AuthenticationFailed, CredentialRejected) as exc:
+                        refused = isinstance(exc, CredentialRejected) or (
+                            exc.code in REJECTION_STATUSES
+                        )
+                        if last or not refused:
+                            raise
+                        self._fall_back(slot, slots[index + 1], exc)
+                        continue
+                    self._keep(slot.key, tokens)
+                if slot.role == "primary" and self._fallback_since is not None:
+                    self._fallback_since = None
+                    log.info("%s: the primary credential works again", self)
+                return tokens
+            raise AssertionError("unreachable: the last slot returns or raises")
 
     def refresh(self) -> SessionTokens:
         """Renew the access token now (logging in again when the session cannot be refreshed)."""

@@ -203,6 +203,7 @@ def _add_builtin_commands() -> None:
         plugin_template,
         plugins,
         profile,
+        rotation,
         session,
         tokens,
     )
@@ -211,6 +212,7 @@ def _add_builtin_commands() -> None:
     cli.add_command(plugin_template.plugin)
     cli.add_command(config.config)
     cli.add_command(profile.profile)
+    profile.profile.add_command(rotation.rotate)
     cli.add_command(nip.nip)
     cli.add_command(doctor.doctor)
     cli.add_command(cert.cert)

@@ -15,7 +15,10 @@ certificate    (certificates only) validity window, warns under 30 days; the NIP
 store          the session store's own ``check``, then reachable and writable (a canary entry
                written and removed)
 challenge      KSeF answers ``POST /auth/challenge``
-login          a full login (challenge, sign, poll, redeem), revoked again at once
+login          a full login (challenge, sign, poll, redeem), revoked again at once; with a
+               rotation, the primary refused as not usable (450, 415, 460) is a warning
+secondary      (rotation only) the secondary credential loads and logs in, revoked again
+session        (rotation only) which credential made the kept session
 system         (only when KSeF sent one) the ``X-System-Warning`` headers of those requests
 =============  ==================================================================================
 
@@ -49,7 +52,8 @@ from ksef_auth.cli.profile import (
     profile_option,
     target,
 )
-from ksef_auth.errors import ConfigError, KsefAuthError
+from ksef_auth.errors import AuthenticationFailed, ConfigError, KsefAuthError
+from ksef_auth.flow import REJECTION_STATUSES
 from ksef_auth.model import CertificateCredential, Environment, SessionTokens, Token
 from ksef_auth.nip import normalize_nip
 
@@ -109,6 +113,8 @@ class Doctor:
             ("store", self._store, ("plugins",)),
             ("challenge", self._challenge, ("plugins", "tls")),
             ("login", self._login, ("credential", "signer", "certificate", "challenge")),
+            ("secondary", self._secondary, ("plugins", "signer", "challenge")),
+            ("session", self._session, ("plugins",)),
             ("system", self._system_warnings, ()),
         ]
         status: dict[str, Status] = {}
@@ -376,12 +382,21 @@ class Doctor:
         challenge = self._flow().challenge()
         return f"challenge {challenge.challenge} ({_ms(started)})"
 
-    def _login(self) -> str:
+    def _login(self) -> tuple[Status, str] | str:
         s, credential = self.strategy, self.credential
         assert s is not None and credential is not None
         flow = self._flow()
         started = time.monotonic()
-        tokens = flow.login(credential, s.context)
+        try:
+            tokens = flow.login(credential, s.context)
+        except AuthenticationFailed as exc:
+            if not self._rotating() or exc.code not in REJECTION_STATUSES:
+                raise
+            return "warn", (
+                f"KSeF refuses the primary ({exc.code}: {exc.description}): the secondary logs"
+                " in meanwhile (a new token is Pending at first; a new certificate needs its"
+                " permissions in the context)"
+            )
         took = _ms(started)
         try:
             flow.revoke(tokens)
@@ -389,6 +404,46 @@ class Doctor:
         except KsefAuthError as exc:
             after = f"could not revoke it ({exc})"
         return f"logged in as {s.context} via {tokens.method} in {took}; session {after}"
+
+    def _rotating(self) -> bool:
+        from ksef_auth.strategy import CredentialRotation
+
+        return self.strategy is not None and isinstance(
+            self.strategy.credential, CredentialRotation
+        )
+
+    def _secondary(self) -> str:
+        """A rotation's secondary: it loads and logs in (revoked again at once)."""
+        if not self._rotating():
+            return ""  # no rotation: no line
+        s = self.strategy
+        assert s is not None
+        source = s.credential.source("secondary")  # type: ignore[attr-defined]
+        credential = source.load(attrs.evolve(s.credential_request, purpose="check"))
+        flow = self._flow()
+        started = time.monotonic()
+        tokens = flow.login(credential, s.context)
+        took = _ms(started)
+        try:
+            flow.revoke(tokens)
+        except KsefAuthError:
+            pass  # it ends by itself; the login line says the same of its own
+        return (
+            f"secondary {type(credential).__name__} (fingerprint {credential.fingerprint[:20]})"
+            f" logs in via {tokens.method} in {took}"
+        )
+
+    def _session(self) -> str:
+        """A rotation: which credential made the kept session."""
+        if not self._rotating():
+            return ""
+        s = self.strategy
+        assert s is not None
+        tokens = s.session.stored()
+        if tokens is None:
+            return "no session kept yet"
+        role = s.session.credential_role(tokens) or "an earlier credential"
+        return f"kept session {tokens.reference_number} came from the {role}"
 
     def _system_warnings(self) -> tuple[Status, str] | str:
         from ksef_auth.cli.warnings import describe, recent

@@ -218,21 +218,29 @@ def token(profile_name: str | None, config_path: Path | None) -> None:
 @config_option
 @json_option
 def status(profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
-    """Show the profile and its stored session (no network call, no login, no credential)."""
+    """Show the profile and its stored session (no network call, no login, no credential).
+
+    With a rotation (`ksef-auth profile rotate`), also which credential made the session and
+    each credential's state (loading them, so their variables must be set).
+    """
+    from ksef_auth.cli.rotation import credential_json, credential_report
+
     strategy = target(config_path, profile_name).strategy(check=False)
-    info = describe(strategy, stored_session(strategy))
+    tokens = stored_session(strategy)
+    info = describe(strategy, tokens)
     if as_json:
-        emit_json(info)
+        emit_json({**info, **credential_json(strategy, tokens)})
         return
-    _print_info(info)
+    _print_info({**info, **credential_report(strategy, tokens)})
     if info["state"] == "none":
         click.echo("no session yet: ksef-auth login")
 
 
-def _session_rows(items: list[AuthSession]) -> list[dict[str, Any]]:
+def _session_rows(items: list[AuthSession], marks: dict[str, str]) -> list[dict[str, Any]]:
     return [
         {
             "reference_number": s.reference_number,
+            "credential": marks.get(s.reference_number),
             "current": s.is_current,
             "started": _when(s.start_date),
             "method": s.method,
@@ -261,14 +269,17 @@ def sessions(
     """List the context's KSeF authentication sessions (GET /auth/sessions).
 
     Uses the stored session and never logs in on its own: with none stored it exits 8, unless
-    --login is given.
+    --login is given. With a rotation, the sessions kept for the primary and the secondary
+    credential are marked so.
     """
     if ctx.invoked_subcommand is not None:
         return
     strategy = target(config_path, profile_name).strategy(check=may_login)
     with _login_hint(strategy):
         items = strategy.session.sessions(login=may_login)
-    rows = _session_rows(items)
+    from ksef_auth.cli.rotation import session_marks
+
+    rows = _session_rows(items, session_marks(strategy))
     if as_json:
         emit_json({"profile": strategy.name, "context": str(strategy.context), "sessions": rows})
         return
@@ -276,9 +287,10 @@ def sessions(
     for item, row in zip(items, rows, strict=True):
         mark = "*" if row["current"] else " "
         status = "" if row["status"] == 200 else f"  status {row['status']}"
+        role = f"  {row['credential']}" if row["credential"] else ""
         click.secho(
             f"{mark} {row['reference_number']}  {_short(item.start_date)[:16]}  {row['method']}"
-            f"  refresh until {_short(item.refresh_token_valid_until)[:10]}{status}",
+            f"  refresh until {_short(item.refresh_token_valid_until)[:10]}{status}{role}",
             bold=row["current"],
         )
 
@@ -306,16 +318,36 @@ def revoke(
 
 
 @click.command()
+@click.option(
+    "--credential",
+    "role",
+    type=click.Choice(["primary", "secondary"]),
+    help="With a rotation: end the session kept for this credential (the old one: secondary).",
+)
 @profile_option
 @config_option
 @json_option
 @many("logout")
-def logout(profile_name: str | None, config_path: Path | None, as_json: bool) -> None:
+def logout(
+    role: str | None, profile_name: str | None, config_path: Path | None, as_json: bool
+) -> None:
     """Revoke the stored session at KSeF and forget it locally (no credential needed).
 
-    With no session stored it says so and exits 0: there is nothing to end.
+    With no session stored it says so and exits 0: there is nothing to end. With
+    --credential secondary, the session of a rotation's old credential (that credential is
+    loaded to find it); other sessions: `ksef-auth sessions revoke REF`.
     """
     strategy = target(config_path, profile_name).strategy(check=False)
+    if role is not None:
+        ended = strategy.session.revoke_credential(role)
+        reference = ended.reference_number if ended is not None else None
+        if as_json:
+            emit_json({"profile": strategy.name, "credential": role, "revoked": reference})
+        elif reference is None:
+            click.echo(f"no session of the {role} credential to log out")
+        else:
+            click.secho(f"logged out: {role} credential's session {reference} revoked", fg="green")
+        return
     tokens = stored_session(strategy)
     strategy.session.revoke()
     info = {

@@ -111,6 +111,10 @@ def admin_routes(sim: Simulator) -> list[Route]:
         sim.revoke_ksef_token(str((await _body(request))["token"]))
         return Response(status_code=204)
 
+    async def activate_token(request: Request) -> Response:
+        sim.activate_ksef_token(str((await _body(request))["token"]))
+        return Response(status_code=204)
+
     async def block(request: Request) -> Response:
         nip = request.path_params["identifier"]
         if request.method == "DELETE":
@@ -157,6 +161,7 @@ def admin_routes(sim: Simulator) -> list[Route]:
         Route("/_sim/faults", guarded(faults), methods=["GET", "POST", "DELETE"]),
         Route("/_sim/tokens", guarded(tokens), methods=["POST"]),
         Route("/_sim/tokens/revoke", guarded(revoke_token), methods=["POST"]),
+        Route("/_sim/tokens/activate", guarded(activate_token), methods=["POST"]),
         Route("/_sim/contexts/{identifier}/block", guarded(block), methods=["POST", "DELETE"]),
         Route("/_sim/pesel-links", guarded(pesel_links), methods=["POST"]),
         Route("/_sim/grants", guarded(grants), methods=["POST"]),

@@ -40,6 +40,7 @@ SERVE_OPTIONS = (
     "access_ttl",
     "refresh_ttl",
     "auth_delay",
+    "token_activation_delay",
     "no_rate_limits",
     "rate_limit_scale",
     "rotate_keys",
@@ -85,6 +86,7 @@ def _serve(
     access_ttl: float,
     refresh_ttl: float,
     auth_delay: float,
+    token_activation_delay: float,
     no_rate_limits: bool,
     rate_limit_scale: float,
     rotate_keys: bool,
@@ -98,6 +100,7 @@ def _serve(
             access_token_ttl=access_ttl,
             refresh_token_ttl=refresh_ttl,
             auth_delay=auth_delay,
+            token_activation_delay=token_activation_delay,
             rate_limits=not no_rate_limits,
             rate_limit_scale=rate_limit_scale,
             rotate_keys=rotate_keys,
@@ -161,6 +164,13 @@ signer accepts; --seed-token NIP=TOKEN needs one too (`token new NIP` prints one
 )
 @click.option(
     "--auth-delay", type=float, default=0.0, show_default=True, help="Seconds at status 100."
+)
+@click.option(
+    "--token-activation-delay",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds a token made through POST /tokens stays Pending (KSeF's takes a while).",
 )
 @click.option("--no-rate-limits", is_flag=True, help="Switch the published rate limits off.")
 @click.option(
@@ -383,6 +393,17 @@ def token_revoke(token: str, url: str | None) -> None:
     with _remote(url) as remote:
         remote.revoke_token(token)
     click.echo("revoked", err=True)
+
+
+@token_group.command("activate")
+@click.argument("token")
+@url_option
+def token_activate(token: str, url: str | None) -> None:
+    """Make a Pending KSeF token (one made through POST /tokens, see --token-activation-delay)
+    Active now, by its EC reference number (or the token itself)."""
+    with _remote(url) as remote:
+        remote.activate_token(token)
+    click.echo("active", err=True)
 
 
 @simulator.command("grant")

@@ -95,6 +95,10 @@ class RemoteSimulator:
         """Revoke a KSeF token, by its secret or its ``EC`` reference number."""
         self._call("POST", "/_sim/tokens/revoke", json={"token": token})
 
+    def activate_token(self, token: str) -> None:
+        """Make a ``Pending`` KSeF token ``Active`` now, by its secret or reference number."""
+        self._call("POST", "/_sim/tokens/activate", json={"token": token})
+
     def grant(
         self,
         nips: Iterable[str],

@@ -170,6 +170,15 @@ class Simulator:
                 raise KeyError("unknown KSeF token")
             record.revoked = True
 
+    def activate_ksef_token(self, token: str) -> None:
+        """Make a ``Pending`` KSeF token ``Active`` now (by secret or ``EC`` reference number),
+        as KSeF does after a while."""
+        with self.lock:
+            record = self.tokens_by_secret.get(token) or self.tokens_by_ref.get(token)
+            if record is None:
+                raise KeyError("unknown KSeF token")
+            record.active_from = min(record.active_from, self.now())
+
     def token_status(self, token: str) -> str:
         with self.lock:
             record = self.tokens_by_secret.get(token) or self.tokens_by_ref.get(token)
