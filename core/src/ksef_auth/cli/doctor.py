@@ -385,10 +385,8 @@ class Doctor:
     def _login(self) -> tuple[Status, str] | str:
         s, credential = self.strategy, self.credential
         assert s is not None and credential is not None
-        flow = self._flow()
-        started = time.monotonic()
         try:
-            tokens = flow.login(credential, s.context)
+            method, took, after = self._try_login(credential)
         except AuthenticationFailed as exc:
             if not self._rotating() or exc.code not in REJECTION_STATUSES:
                 raise
@@ -397,13 +395,22 @@ class Doctor:
                 " in meanwhile (a new token is Pending at first; a new certificate needs its"
                 " permissions in the context)"
             )
+        return f"logged in as {s.context} via {method} in {took}; session {after}"
+
+    def _try_login(self, credential: Credential) -> tuple[str, str, str]:
+        """A full login with ``credential``, revoked again at once: (method, time, what
+        happened to the session)."""
+        assert self.strategy is not None
+        flow = self._flow()
+        started = time.monotonic()
+        tokens = flow.login(credential, self.strategy.context)
         took = _ms(started)
         try:
             flow.revoke(tokens)
             after = "revoked again"
         except KsefAuthError as exc:
             after = f"could not revoke it ({exc})"
-        return f"logged in as {s.context} via {tokens.method} in {took}; session {after}"
+        return tokens.method, took, after
 
     def _rotating(self) -> bool:
         from ksef_auth.strategy import CredentialRotation
@@ -420,17 +427,10 @@ class Doctor:
         assert s is not None
         source = s.credential.source("secondary")  # type: ignore[attr-defined]
         credential = source.load(attrs.evolve(s.credential_request, purpose="check"))
-        flow = self._flow()
-        started = time.monotonic()
-        tokens = flow.login(credential, s.context)
-        took = _ms(started)
-        try:
-            flow.revoke(tokens)
-        except KsefAuthError:
-            pass  # it ends by itself; the login line says the same of its own
+        method, took, after = self._try_login(credential)
         return (
             f"secondary {type(credential).__name__} (fingerprint {credential.fingerprint[:20]})"
-            f" logs in via {tokens.method} in {took}"
+            f" logs in via {method} in {took}; session {after}"
         )
 
     def _session(self) -> str:
