@@ -29,6 +29,7 @@ def test_enroll_makes_a_profile_that_logs_in_with_it(
 ) -> None:
     made = enroll(cli, tmp_path, "--make-profile", "server")
     assert made["profile"] == "server" and made["type"] == "Authentication"
+    assert made["renewsItself"] is True
     assert made["credential"] == {
         "use": "pkcs12",
         "path": str(tmp_path / "server.p12"),

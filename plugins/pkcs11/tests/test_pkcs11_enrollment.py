@@ -106,6 +106,14 @@ def test_cert_enroll_cli_with_the_pkcs11_key_store(
     made = json.loads(output[output.index("{") :])
     assert made["credential"]["use"] == "pkcs11"
     assert made["credential"]["pin"] == {"env": "TOKEN_PIN"}
+    assert made["renewsItself"] is False  # a key on a token is not renewed unattended
     monkeypatch.setenv("TOKEN_PIN", PIN)
     assert strategy(simulator.base_url, made["credential"]).token()
     assert last_method(simulator) == "InternalCertificate"
+    said = cli(
+        "cert", "enroll", "--profile", "seal", "--name", "Serwer HSM 2", "--key-store", "pkcs11",
+        "-O", f"module={softhsm.module}", "-O", f"token_label={token}", "-O", "pin=env:TOKEN_PIN",
+        "--make-profile", "hsm",
+    )  # fmt: skip
+    assert "profile:     hsm (logs in with it)\n" in said
+    assert "renewal:     not unattended for a key in key store pkcs11" in said

@@ -360,6 +360,7 @@ def enroll_command(
         "keptIn": kept_in,
         "credential": enrolled.credential,
         "profile": saved,
+        "renewsItself": _renews(enrolled),
         "seconds": round(took, 2),
     }
     if as_json:
@@ -373,8 +374,24 @@ def enroll_command(
     )
     click.echo(f"fingerprint: {report['fingerprint']}")
     click.echo(f"kept in:     {kept_in}")
-    if saved:
+    if saved and _renews(enrolled):
         click.echo(f"profile:     {saved} (logs in with it; renews it by itself)")
+    elif saved:
+        click.echo(f"profile:     {saved} (logs in with it)")
+    if not _renews(enrolled) and enrolled.certificate_type == "Authentication":
+        click.echo(
+            f"renewal:     not unattended for a key in {kept_in}: enroll its successor the"
+            f" same way before {certificate.not_valid_after_utc:%Y-%m-%d} (ksef-auth doctor"
+            " warns 30 days before)"
+        )
+
+
+#: where a renewing ``ksef-certificate`` source can keep a successor (the credential's ``use``)
+RENEWING = ("pkcs12", "vault", "aws-secrets-manager")
+
+
+def _renews(enrolled: Any) -> bool:
+    return enrolled.credential.get("use") in RENEWING
 
 
 def _profile_for(profiles: ProfileStore, base: str, enrolled: Any) -> Any:
@@ -382,7 +399,7 @@ def _profile_for(profiles: ProfileStore, base: str, enrolled: Any) -> Any:
 
     origin = profiles.get(base)
     table = dict(enrolled.credential)
-    renewing = table.get("use") in ("pkcs12", "vault", "aws-secrets-manager")
+    renewing = _renews(enrolled)
     if table.get("use") == "pkcs12":
         table["use"] = "ksef-certificate"
     elif table.get("use") in ("vault", "aws-secrets-manager"):  # the same place, renewing
