@@ -200,6 +200,29 @@ def test_a_broken_key_handle_is_caught_before_kseF(client: CertificatesClient) -
     assert not client.query()
 
 
+def test_the_wait_for_kseF_keeps_its_deadline_and_says_nothing_was_kept(
+    simulator: Any, client: CertificatesClient, tmp_path: Path, password: str
+) -> None:
+    import time
+
+    from ksef_auth.errors import DeadlineExceeded
+
+    simulator.sim.ksef_certificates.settings.enrollment_delay = 3600.0  # KSeF is slow today
+    path = tmp_path / "server.p12"
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded) as caught:
+        enroll(
+            client, Pkcs12KeyStore(path, SecretRef.env(PASSWORD_ENV)), name="Serwer", deadline=0.5
+        )
+    assert time.monotonic() - started < 30  # the deadline, not KSeF's hour
+    message = str(caught.value)
+    [pending] = simulator.sim.ksef_certificates.enrollments.values()
+    assert f"enrollment {pending.ref} was still in progress after 0.5 s" in message
+    assert "nothing was kept" in message and "--wait" in message and "revoke it" in message
+    assert f"ksef-auth cert show --enrollment {pending.ref}" in message
+    assert not path.exists() and PASSWORD not in message
+
+
 def test_certificate_names_are_checked_locally() -> None:
     assert check_name("Serwer ERP_1-ąę") == "Serwer ERP_1-ąę"
     for bad in ("abc", "x" * 101, "Serwer: 1", "Serwer/1"):

@@ -24,6 +24,7 @@ import attrs
 
 from ksef_auth import CredentialError, KeySpec, KsefAuthError, build_csr
 from ksef_auth.certificates import same_public_key
+from ksef_auth.errors import DeadlineExceeded
 from ksef_auth_ksefcert.client import CertificatesClient, Progress
 from ksef_auth_ksefcert.errors import CertificateNotIssued
 from ksef_auth_ksefcert.records import CertificateType, EnrollmentData
@@ -77,7 +78,15 @@ def enroll(
     key = key_store.generate(spec)
     request = build_csr(key, data.subject())
     reference = client.submit(name, certificate_type, request, valid_from=valid_from)
-    serial = client.wait(reference, deadline=deadline, progress=progress)
+    try:
+        serial = client.wait(reference, deadline=deadline, progress=progress)
+    except DeadlineExceeded:
+        raise DeadlineExceeded(
+            f"enrollment {reference} was still in progress after {deadline:g} s, so nothing"
+            " was kept: enroll again with a longer wait (ksef-auth cert enroll --wait"
+            f" SECONDS); if KSeF issues this one later (ksef-auth cert show --enrollment"
+            f" {reference} names it), no kept key belongs to it: revoke it"
+        ) from None
     found = [c for c in client.retrieve([serial]) if c.serial == serial]
     if not found:
         raise CertificateNotIssued(
