@@ -112,6 +112,26 @@ def test_malformed_and_missing_secrets(aws: MotoServer, simulator: Any) -> None:
         AwsSecret("ksef/absent", REGION, aws.url).load(request)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("aws_endpoint_url", "http://secrets.example.com", "aws_endpoint_url .* plain http"),
+        ("aws_region", "EU", "aws_region must be an AWS region"),
+    ],
+)
+def test_aws_options_are_checked_when_the_strategy_loads(
+    option: str, value: str, words: str
+) -> None:
+    """Before any login or AWS call: a plain-http endpoint off loopback would carry the key."""
+    from ksef_auth import ConfigError
+
+    credential = {"use": "ksef-certificate", "aws_secret": "ksef/erp", option: value}
+    table = {"environment": "test", "context": NIP, "credential": credential, "signer": "xades"}
+    with pytest.raises(ConfigError, match=words) as caught:
+        ksef_auth.load({"strategy": {"server": table}}).strategy("server")
+    assert "strategy.server.credential" in str(caught.value)
+
+
 def test_an_unreachable_endpoint_is_a_typed_error(
     aws: MotoServer, simulator: Any, password: str
 ) -> None:

@@ -193,12 +193,22 @@ class AwsSecret:
     def label(self) -> str:
         return self.secret_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or "ksef-certificate"
 
-    def load(self, request: CredentialRequest) -> CertificateCredential:
-        """The certificate and key; ``NotAvailable`` when the secret does not exist."""
+    def __attrs_post_init__(self) -> None:
+        try:
+            self._reader()  # the cloud plugin's checks (region, https endpoint) when it is here
+        except ConfigError:
+            pass  # no cloud plugin: load says what to install
+        except ValueError as exc:
+            text = str(exc)
+            if text.startswith(("endpoint_url", "region")):  # the source's options: aws_*
+                text = "aws_" + text
+            raise ValueError(text) from None
+
+    def _reader(self) -> Any:
         _cloud()
         from ksef_auth_cloud import AwsSecretsManagerToken
 
-        reader = AwsSecretsManagerToken(
+        return AwsSecretsManagerToken(
             secret_id=self.secret_id,
             region=self.region,
             endpoint_url=self.endpoint_url,
@@ -206,7 +216,10 @@ class AwsSecret:
             kind="certificate",
             password=self.password,
         )
-        credential = reader.load(request)
+
+    def load(self, request: CredentialRequest) -> CertificateCredential:
+        """The certificate and key; ``NotAvailable`` when the secret does not exist."""
+        credential = self._reader().load(request)
         assert isinstance(credential, CertificateCredential)
         return credential
 
