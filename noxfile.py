@@ -251,7 +251,7 @@ def bench(session: nox.Session) -> None:
     args: list[str] = []
     for path in [ROOT / "core", *(ROOT / "plugins" / p for p in PLUGINS)]:
         args += ["-e", str(path)]
-    session.install(*args)
+    session.install(*args, "pytest")  # bench_redis.py's sessions come from ksef_auth.testing
     peer = ROOT / ".nox" / "bench-ksef2"
     peer_python = peer / "bin" / "python"
     for version in ("3.12", "3.13"):
