@@ -226,8 +226,9 @@ class Config:
         self._entries: dict[str, list[ContextEntry]] = {}
         self._context_problems: dict[str, list[ConfigError]] = {}
         self._broken: dict[tuple[str, ContextIdentifier], ConfigError] = {}
-        #: (name, context) as asked -> the strategy: repeated calls are one dict lookup
-        self._resolved: dict[tuple[str | None, ContextIdentifier | str | None], Strategy] = {}
+        #: name -> context, as asked -> the strategy: repeated calls are two dict lookups (no
+        #: tuple to build and hash on the hot path)
+        self._resolved: dict[str | None, dict[ContextIdentifier | str | None, Strategy]] = {}
         self.strategies: dict[str, Strategy] = {}
         self.current: str | None = None
         shape = _shape_problems(data, source)
@@ -332,14 +333,16 @@ class Config:
         context: one firm's credential used for many NIPs. The same (strategy, context) always
         gives the same object, so the same session manager. A context of the strategy's list
         that could not be loaded raises its :class:`ConfigError`."""
-        found = self._resolved.get((name, context))  # the hot path: asked for before
-        if found is not None:
-            return found
-        asked = (name, context)
+        try:
+            return self._resolved[name][context]  # the hot path: asked for before
+        except KeyError:
+            pass
+        resolved = self._resolved.setdefault(name, {})
+        asked = context
         name = self._name(name)
         strategy = self.strategies[name]
         if context is None:
-            self._resolved[asked] = strategy
+            resolved[asked] = strategy
             return strategy
         if isinstance(context, str):
             try:
@@ -349,7 +352,7 @@ class Config:
         broken = self._broken.get((name, context))
         if broken is not None:
             raise broken
-        found = self._resolved[asked] = strategy.with_context(context)
+        found = resolved[asked] = strategy.with_context(context)
         return found
 
     def contexts(self, name: str | None = None) -> list[ContextIdentifier]:
