@@ -49,6 +49,8 @@ def test_enroll_keeps_an_encrypted_pkcs12(
 ) -> None:
     path = tmp_path / "server.p12"
     seen: list[int] = []
+    # long enough that the first status poll comes first, on a busy machine too (0.1 s was not)
+    simulator.sim.ksef_certificates.settings.enrollment_delay = 1.0
     enrolled = enroll(
         client,
         Pkcs12KeyStore(path, SecretRef.env(PASSWORD_ENV)),
