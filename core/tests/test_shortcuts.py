@@ -100,3 +100,25 @@ def test_environment_table_conventions() -> None:
         "path": "/s.p12",
         "password": {"env": "KSEF2_P12_PASSWORD"},
     }
+
+
+def test_the_same_arguments_give_the_same_strategy_and_one_login(
+    ksef_simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request handler calling the one-liner each time logs in once, not per request."""
+    monkeypatch.setenv("SHOP_TOKEN", ksef_simulator.sim.issue_ksef_token(NIP))
+
+    def handler() -> str:
+        return ksef_auth.strategy(
+            env=ksef_simulator.base_url, nip=NIP, token=SecretRef.env("SHOP_TOKEN")
+        ).token()
+
+    before = ksef_simulator.sim.counters()["events"].get("logins_completed", 0)
+    tokens = {handler() for _ in range(3)}
+    assert len(tokens) == 1
+    assert ksef_simulator.sim.counters()["events"]["logins_completed"] == before + 1
+    other = ksef_auth.strategy(env=ksef_simulator.base_url, nip="5265877635",
+                               token=SecretRef.env("SHOP_TOKEN"), check=False)  # fmt: skip
+    assert other is not ksef_auth.strategy(
+        env=ksef_simulator.base_url, nip=NIP, token=SecretRef.env("SHOP_TOKEN")
+    )

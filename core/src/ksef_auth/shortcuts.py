@@ -14,14 +14,18 @@ the ``KSEF2_*`` variables ksef2-cli and its SDK use.
     app = ksef_auth.strategy_from_env()       # KSEF2_PROFILE, else KSEF2_ENV + KSEF2_NIP + ...
 
 Both build an ordinary strategy file (a dict) and load it, so every check of
-:func:`ksef_auth.load` applies and errors say what to fix. The plugins they name (``env`` and
+:func:`ksef_auth.load` applies and errors say what to fix. The same arguments give the same
+strategy object (so the same session manager and cached token): calling the one-liner in a
+request handler logs in once, not per request. The plugins they name (``env`` and
 ``ksef-token`` for tokens; ``pkcs12`` or ``pem`` and ``xades`` for certificates;
 ``test-certificate`` for ``test_certificate=True``) must be installed.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +51,30 @@ ENV_VARIABLES: dict[str, str] = {
 """The variables :func:`strategy_from_env` reads, and what each means."""
 
 _P12_SUFFIXES = (".p12", ".pfx")
+_made: dict[tuple[str, int], tuple[Strategy, PluginManager | None]] = {}
+_made_lock = threading.Lock()
+
+
+def _loaded(
+    table: dict[str, Any], name: str, check: bool, manager: PluginManager | None
+) -> Strategy:
+    """The strategy of ``table``, loaded once per (table, name, manager): the same arguments
+    give the same object. The table names secrets by reference only, so it is a fine key (the
+    manager is kept with the strategy, so its id stays its own)."""
+    from ksef_auth.config import load
+    from ksef_auth.model import Environment
+
+    try:  # "test" may mean a simulator (KSEF_AUTH_TEST_URL): the key holds where it points
+        where = Environment.of(str(table.get("environment"))).base_url
+    except ValueError:
+        where = ""  # load() says what is wrong with it
+    key = (json.dumps([table, name, check, where], sort_keys=True, default=str), id(manager))
+    with _made_lock:
+        found = _made.get(key)
+        if found is None:
+            config = load({"strategy": {name: table}}, manager=manager, check=check)
+            found = _made[key] = (config.strategy(name), manager)
+        return found[0]
 
 
 def _reference(value: SecretRef | None, what: str) -> dict[str, str] | None:
@@ -135,7 +163,6 @@ def strategy(
     (a :class:`SecretRef`); or ``test_certificate=True`` (a self-signed seal: TEST and local
     simulators only). ``store`` is any session store, by name or table (default ``memory``).
     """
-    from ksef_auth.config import load
 
     credential, signer = credential_table(
         token=token,
@@ -153,7 +180,7 @@ def strategy(
     }
     if refresh:
         table["refresh"] = dict(refresh)
-    return load({"strategy": {name: table}}, manager=manager, check=check).strategy(name)
+    return _loaded(table, name, check, manager)
 
 
 def environment_table(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -208,7 +235,6 @@ def strategy_from_env(
     ``KSEF2_CERT_PATH`` + ``KSEF2_KEY_PATH`` (+ ``KSEF2_KEY_PASSWORD``). The secrets stay in the
     environment: the strategy names the variables and reads them at each login.
     """
-    from ksef_auth.config import load
 
     env = os.environ if environ is None else environ
     profile = env.get("KSEF2_PROFILE", "").strip()
@@ -219,7 +245,7 @@ def strategy_from_env(
         return ProfileStore(path).strategy(profile, check=check, manager=manager)
     table = environment_table(env)
     table["store"] = dict(store) if isinstance(store, Mapping) else store
-    return load({"strategy": {name: table}}, manager=manager, check=check).strategy(name)
+    return _loaded(table, name, check, manager)
 
 
 __all__ = [
