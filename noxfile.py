@@ -7,6 +7,7 @@
     python3 -m nox -s redis_fleet  # Redis Cluster and Sentinel, longer faults (not in CI)
     python3 -m nox -s redis_fleet_bench   # 8 processes x 32 threads on a cluster, 60 s
     python3 -m nox -s peers        # third-party KSeF clients against the simulator (3.12)
+    python3 -m nox -s soak         # the chaos soak, five minutes (CI: 30 s in integration)
 
 A plugin session installs core, the plugin, and only what the plugin declares (its
 dependencies and its ``test`` extra); ``ksef-auth*`` requirements come from this checkout.
@@ -301,3 +302,16 @@ def redis_fleet_bench(session: nox.Session) -> None:
     _install(session, ROOT / "plugins" / "redis")
     session.install("-e", str(ROOT / "plugins" / "memory"))  # the cached path's baseline
     session.run("python", "bench/bench_redis.py", *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def soak(session: nox.Session) -> None:
+    """The chaos soak (``tests/chaos_soak.py``) for five minutes; ``-- --seconds 1800 --seed 3``
+    for another run. Processes and threads through redis and file stores, random faults, Redis
+    restarted, 2-second tokens. The default CI run has a 30-second version (tests/test_soak.py)."""
+    _system_packages(session, "redis")
+    needed = ["core", *(f"plugins/{name}" for name in ("env", "file", "token", "simulator"))]
+    session.install(
+        *(f"-e{ROOT / path}" for path in needed), "-e", f"{ROOT / 'plugins/redis'}[test]"
+    )
+    session.run("python", "tests/chaos_soak.py", "--seconds", "300", *session.posargs)
