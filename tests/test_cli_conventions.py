@@ -25,6 +25,7 @@ KSEF_TOKEN = (
 )
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1MjYxMDQwODI4In0.c2lnbmF0dXJlLXBhcnQtbG9uZw"
 PASSWORD = "correct horse battery staple"
+PEM = "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
 
 
 def _all_files_text(root: Path) -> str:
@@ -40,11 +41,13 @@ def _all_files_text(root: Path) -> str:
     [
         ("--token-env", KSEF_TOKEN, ()),
         ("--token-env", JWT, ()),
-        ("--token-env", "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", ()),
+        ("--token-env", PEM, ()),
         ("--p12-password-env", PASSWORD, ("--p12", "seal.p12")),
+        ("--p12-password-env", JWT, ("--p12", "seal.p12")),
+        ("--p12-password-env", PEM, ("--p12", "seal.p12")),
         ("--key-password-env", "hunter2!", ("--pem", "c.pem", "k.pem")),
     ],
-    ids=["ksef-token", "jwt", "pem", "p12-password", "key-password"],
+    ids=["ksef-token", "jwt", "pem", "p12-password", "p12-jwt", "p12-pem", "key-password"],
 )
 def test_a_secret_pasted_as_a_variable_name_is_refused_and_never_shown(
     tmp_path: Path, flag: str, secret: str, extra: tuple[str, ...]
@@ -76,6 +79,35 @@ def test_a_secret_given_to_a_secret_option_is_refused_and_never_shown(tmp_path: 
     assert result.code == 2
     assert "is a secret: give env:VAR" in result.err
     assert PASSWORD not in result.out + result.err + _all_files_text(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "args", "secret"),
+    [
+        ("ksef_auth_vault", ("--credential", "vault", "--opt", f"name={KSEF_TOKEN}"), KSEF_TOKEN),
+        ("ksef_auth_env", ("--credential", "env", "--opt", f"var={KSEF_TOKEN}"), KSEF_TOKEN),
+        ("ksef_auth_cloud", ("--credential", "paas", "--opt", f"names={JWT}"), JWT),
+        ("ksef_auth_pem", ("--credential", "pem", "--opt", f"certificate={PEM}"), PEM),
+        ("ksef_auth_redis", ("--token-env", "KSEF2_TOKEN", "--store", "redis", "--store-opt",
+                             "url=redis://app:s3cr3t-Pa55word@127.0.0.1:6379"), "s3cr3t-Pa55word"),
+    ],
+    ids=["vault-name", "env-var", "paas-names", "pem-certificate", "redis-url-password"],
+)  # fmt: skip
+def test_a_secret_pasted_into_a_plain_option_is_refused_and_never_shown(
+    tmp_path: Path, plugin: str, args: tuple[str, ...], secret: str
+) -> None:
+    """--opt, --signer-opt and --store-opt values are saved as given: a secret there would be
+    kept in clear in profiles.toml (and repeated by the plugin's own error about it)."""
+    pytest.importorskip(plugin)
+    for as_json in ((), ("--json",)):
+        result = run_cli(
+            tmp_path, "profile", "create", "x", "--env", "test", "--nip", NIP, *args, *as_json
+        )
+        assert result.code == 2, result.err
+        assert "looks like a secret" in result.err and "not saved and is not shown" in result.err
+        assert secret not in result.out + result.err
+    assert not (tmp_path / "profiles.toml").exists()
+    assert secret not in _all_files_text(tmp_path)
 
 
 def test_a_variable_name_is_accepted(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -221,6 +222,13 @@ def _option_value(type_name: str, raw: str, secret: bool, path: bool, key: str, 
             param_hint=flag,
         )
     text = type_name.replace(" ", "")
+    if _pasted_secret(raw, hex_allowed=path or text.startswith("bytes")):
+        raise click.BadParameter(
+            f"option {key!r} looks like a secret (a KSeF token, a JWT, a key, a URL with a"
+            " password): it was not saved and is not shown; put the secret in a variable and"
+            " give its name to the plugin's secret option (KEY=env:VAR)",
+            param_hint=flag,
+        )
     if text.startswith("bool"):
         lowered = raw.strip().lower()
         if lowered in ("true", "yes", "1", "on"):
@@ -241,6 +249,23 @@ def _option_value(type_name: str, raw: str, secret: bool, path: bool, key: str, 
     if path:
         return str(Path(raw).expanduser().resolve())
     return raw
+
+
+_URL_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f]{32,}")
+
+
+def _pasted_secret(raw: str, hex_allowed: bool) -> bool:
+    """A plain option's value that is a secret pasted in: a KSeF token, a JWT, a PEM block, a
+    URL with a password in it, or (where hex is not expected) a long run of hex."""
+    text = raw.strip()
+    return (
+        "|" in text
+        or text.startswith("eyJ")
+        or "-----BEGIN" in text
+        or bool(_URL_PASSWORD.search(text))
+        or (not hex_allowed and bool(_HEX_RUN.search(text)))
+    )
 
 
 def _spec(name: str, options: Mapping[str, Any]) -> Any:
