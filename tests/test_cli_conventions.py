@@ -12,6 +12,7 @@ import select
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import run_cli, sandbox_env
@@ -180,11 +181,32 @@ def test_no_color_is_honoured_on_a_terminal(tmp_path: Path) -> None:
     assert "ok       5261040828" in plain and "\x1b[" not in plain
 
 
-def test_verbose_and_debug_log_on_stderr(tmp_path: Path) -> None:
-    quiet = run_cli(tmp_path, "plugins")
-    verbose = run_cli(tmp_path, "--debug", "plugins")
-    assert verbose.code == 0 and quiet.code == 0
-    assert verbose.out == quiet.out
+def test_verbose_and_debug_log_on_stderr(tmp_path: Path, ksef_simulator: Any) -> None:
+    """-v says what ksef-auth does (which profile, the login, the session), --debug also each
+    HTTP request; on stderr, never a token; stdout stays the same."""
+    pytest.importorskip("ksef_auth_token")
+    token = ksef_simulator.sim.issue_ksef_token(NIP)
+    made = run_cli(
+        tmp_path, "profile", "create", "shop", "--env", ksef_simulator.base_url, "--nip", NIP,
+        "--token-env", "SHOP_TOKEN", "--store", "memory",
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    quiet = run_cli(tmp_path, "login", SHOP_TOKEN=token)
+    assert quiet.code == 0 and quiet.err == ""
+    verbose = run_cli(tmp_path, "-v", "login", SHOP_TOKEN=token)
+    assert verbose.code == 0, verbose.err
+    assert verbose.out.splitlines()[0] == quiet.out.splitlines()[0]
+    assert "using profile shop (" in verbose.err
+    assert "credential env, signer ksef-token, store memory" in verbose.err
+    assert f"login started: Nip:{NIP}" in verbose.err
+    assert f"session opened: Nip:{NIP}" in verbose.err and "-AU-" in verbose.err
+    assert "HTTP Request" not in verbose.err
+    debug = run_cli(tmp_path, "--debug", "login", SHOP_TOKEN=token)
+    assert debug.code == 0, debug.err
+    assert "session opened" in debug.err
+    assert "HTTP Request: POST " in debug.err and "/auth/challenge" in debug.err
+    for result in (verbose, debug):
+        assert token not in result.err and "eyJ" not in result.err
     assert "-v, --verbose" in run_cli(tmp_path, "-h").out
 
 

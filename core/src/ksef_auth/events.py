@@ -81,6 +81,18 @@ class CertificateEvent:
         return (self.valid_to - self.at).days
 
 
+def describe(event: SessionEvent | CertificateEvent) -> str:
+    """``session opened: Nip:5261040828 on test via ksef-token (20251010-AU-...)``: one line."""
+    what = event.name.replace("_", " ")
+    if isinstance(event, CertificateEvent):
+        text = f"{what}: {event.context} on {event.environment.name}, certificate {event.serial}"
+    else:
+        text = f"{what}: {event.context} on {event.environment.name} via {event.method}"
+        if event.reference_number:
+            text += f" ({event.reference_number})"
+    return f"{text}: {event.detail}" if event.detail else text
+
+
 class Observers:
     """Calls the observer hooks of a plugin manager's hook relay off the caller's thread."""
 
@@ -96,7 +108,9 @@ class Observers:
         return bool(getattr(self._hook, f"ksef_auth_{name}").get_hookimpls())
 
     def emit(self, event: SessionEvent | CertificateEvent, **extra: Any) -> None:
-        """Queue ``event`` for the observers of its hook; returns at once."""
+        """Queue ``event`` for the observers of its hook; returns at once. Logged at INFO on
+        ``ksef_auth.events`` (what ``ksef-auth --verbose`` shows), without a secret."""
+        log.info("%s", describe(event))
         if not self._has_observers(event.name):
             return
         with self._lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from ksef_auth.strategy import Strategy
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("ksef_auth.cli")
 
 DEFAULT_CLI_STORE = "file"
 ENV_TARGET = "env"
@@ -114,14 +117,22 @@ class Target:
         from ksef_auth.config import Config
         from ksef_auth.manager import default_manager
 
+        manager = manager or default_manager()
         config = Config(
-            {"strategy": {self.name: self.table}},
-            self.source,
-            self.base_dir,
-            manager or default_manager(),
-            check,
+            {"strategy": {self.name: self.table}}, self.source, self.base_dir, manager, check
         )
-        return config.strategy(self.name)
+        strategy = config.strategy(self.name)
+        log.info(
+            "using %s: %s on %s (%s); credential %s, signer %s, store %s",
+            self.origin,
+            strategy.context,
+            strategy.environment.name,
+            strategy.environment.base_url,
+            manager.name_of("credential_source", strategy.credential),
+            manager.name_of("signer", strategy.signer),
+            manager.name_of("session_store", strategy.store),
+        )
+        return strategy
 
 
 def default_store(manager: PluginManager | None = None) -> str:
