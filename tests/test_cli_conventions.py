@@ -296,3 +296,84 @@ def test_json_outputs_parse(tmp_path: Path) -> None:
         result = run_cli(tmp_path, *args)
         assert result.code == 0, (args, result.err)
         json.loads(result.out)
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
+    """`ksef-auth tokens list | head -1`: once the reader is gone, stop quietly with 141 (as a
+    tool stopped by SIGPIPE), not "error: unexpected BrokenPipeError"."""
+    from ksef_auth.cli import BROKEN_PIPE, EXIT_MEANINGS
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ksef_auth.cli", "plugins"],
+            stdout=write_end, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            env=sandbox_env(tmp_path), text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert proc.returncode == BROKEN_PIPE == 141
+    assert proc.stderr == ""
+    assert BROKEN_PIPE in EXIT_MEANINGS
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+UNKNOWN_TOKEN = KSEF_TOKEN  # well-formed for NIP, but never issued: KSeF refuses it (450)
+
+EXIT_CASES: dict[int, tuple[str, tuple[str, ...], dict[str, str]]] = {
+    0: ("none", ("nip", "check", NIP), {}),
+    1: ("none", ("nip", "check", "5261040829"), {}),
+    2: ("none", ("profile", "create", "x", "--env", "test"), {}),
+    3: ("none", ("status", "--profile", "nowhere"), {}),
+    4: ("none", ("cert", "show", "garbage.p12"), {}),
+    5: ("simulator", ("login",), {"SHOP_TOKEN": UNKNOWN_TOKEN}),
+    6: ("closed", ("login",), {"SHOP_TOKEN": UNKNOWN_TOKEN}),
+    7: ("redis-down", ("login",), {"SHOP_TOKEN": UNKNOWN_TOKEN}),
+    8: ("memory", ("sessions",), {}),
+}
+"""A command that exits with each code of the table, and the profile it needs (141: below)."""
+
+
+def test_the_exit_code_table_is_the_one_tested_here() -> None:
+    from ksef_auth.cli import BROKEN_PIPE, EXIT_CODES, EXIT_MEANINGS
+
+    assert set(EXIT_CASES) | {BROKEN_PIPE} == set(EXIT_MEANINGS)
+    assert set(EXIT_CODES.values()) <= set(EXIT_MEANINGS)
+
+
+@pytest.mark.parametrize("code", sorted(EXIT_CASES))
+def test_each_exit_code_is_what_its_table_says(
+    tmp_path: Path, code: int, ksef_simulator: Any
+) -> None:
+    setup, args, env = EXIT_CASES[code]
+    pytest.importorskip("ksef_auth_token")
+    (tmp_path / "garbage.p12").write_bytes(b"not a certificate")
+    stores = {"redis-down": ("--store", "redis", "--store-opt",
+                             f"url=redis://127.0.0.1:{_closed_port()}/0", "--store-opt",
+                             "key=env:SHOP_STORE_KEY")}  # fmt: skip
+    if setup == "redis-down":
+        pytest.importorskip("ksef_auth_redis")
+        env = {**env, "SHOP_STORE_KEY": "A" * 43 + "="}
+    if setup != "none":
+        url = f"http://127.0.0.1:{_closed_port()}/v2" if setup == "closed" else None
+        made = run_cli(
+            tmp_path, "profile", "create", "shop", "--env", url or ksef_simulator.base_url,
+            "--nip", NIP, "--token-env", "SHOP_TOKEN",
+            *stores.get(setup, ("--store", "memory")),
+        )  # fmt: skip
+        assert made.code == 0, made.err
+    for as_json in ((), ("--json",)):
+        given = [str(tmp_path / a) if a == "garbage.p12" else a for a in args]
+        result = run_cli(tmp_path, *given, *as_json, **env)
+        assert result.code == code, (args, result.out, result.err)
+        if code >= 2 and as_json:  # an error: its JSON object carries the same code
+            assert result.json()["error"]["exit_code"] == code, result.out
+        assert "Traceback" not in result.err and UNKNOWN_TOKEN not in result.out + result.err

@@ -52,6 +52,8 @@ EXIT_MEANINGS: dict[int, str] = {
     6: "KSeF unreachable: no answer, connection refused, timeout, DNS (`TransportError`)",
     7: "session store unreachable, unwritable or refusing (`StoreError`)",
     8: "no session: nothing to show or revoke without logging in first (`NoSession`)",
+    141: "stdout was closed early (`ksef-auth tokens list | head -1`): stopped quietly, as"
+    " tools stopped by SIGPIPE do",
 }
 """What each exit code means: the table the CLI reference prints."""
 
@@ -59,6 +61,19 @@ CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 log = logging.getLogger("ksef_auth.cli")
 _json_errors = False  # set by the root group's main from the command line
+
+
+BROKEN_PIPE = 141
+"""The exit code when whoever reads stdout stopped reading (128 + SIGPIPE, as the shell says)."""
+
+
+def _stdout_gone() -> int:
+    """stdout's reader is gone: point stdout at /dev/null (so nothing more fails on it, not even
+    the flush at exit) and return :data:`BROKEN_PIPE`."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE
 
 
 def exit_code(error: BaseException) -> int:
@@ -113,6 +128,8 @@ class _Cli(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             code = 1
+        except BrokenPipeError:
+            code = _stdout_gone()
         except KsefAuthError as exc:  # raised outside a command (a callback, a plugin)
             code = exit_code(exc)
             _report(str(exc), code, type(exc).__name__, as_json)
@@ -131,6 +148,8 @@ class _Cli(click.Group):
             ctx.exit(code)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            ctx.exit(_stdout_gone())
         except Exception as exc:
             if ctx.meta.get("ksef_auth.debug"):
                 raise
