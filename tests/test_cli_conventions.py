@@ -111,6 +111,27 @@ def test_a_secret_pasted_into_a_plain_option_is_refused_and_never_shown(
     assert secret not in _all_files_text(tmp_path)
 
 
+def test_every_other_variable_name_option_refuses_a_secret_unshown(tmp_path: Path) -> None:
+    """The other commands taking a variable's name: `cert show --password-env`, `profile
+    rotate --token-env`."""
+    pytest.importorskip("ksef_auth_token")
+    made = run_cli(tmp_path, "profile", "create", "shop", "--env", "test", "--nip", NIP,
+                   "--token-env", "ACME_KSEF_TOKEN", "--store", "memory")  # fmt: skip
+    assert made.code == 0, made.err
+    before = (tmp_path / "profiles.toml").read_text()
+    (tmp_path / "seal.p12").write_bytes(b"not read: the option is refused first")
+    for args, secret in (
+        (("cert", "show", str(tmp_path / "seal.p12"), "--password-env", PASSWORD), PASSWORD),
+        (("profile", "rotate", "shop", "--token-env", KSEF_TOKEN), KSEF_TOKEN),
+        (("profile", "rotate", "shop", "--credential", "vault", "--opt", f"name={JWT}"), JWT),
+    ):
+        result = run_cli(tmp_path, *args)
+        assert result.code == 2, (args, result.err)
+        assert "not saved and is not shown" in result.err
+        assert secret not in result.out + result.err + _all_files_text(tmp_path)
+    assert (tmp_path / "profiles.toml").read_text() == before
+
+
 def test_a_variable_name_is_accepted(tmp_path: Path) -> None:
     pytest.importorskip("ksef_auth_token")
     result = run_cli(
