@@ -120,3 +120,23 @@ def test_list_json_is_a_list_and_show_of_an_unknown_token_is_exit_5(
     missing = run_cli(tmp_path, "tokens", "show", "20251010-EC-1DCE3E3000-12ECB5B36E-45")
     assert missing.code == 5
     assert "reading KSeF token 20251010-EC-1DCE3E3000-12ECB5B36E-45 failed" in missing.err
+
+
+def test_a_whole_token_given_as_a_reference_is_neither_sent_nor_shown(
+    tmp_path: Path, ksef_simulator: Any
+) -> None:
+    """`tokens revoke "$(cat erp.token)"` without the `cut`: the token would travel in the URL
+    (`DELETE /tokens/<token>`) and come back in the error message."""
+    _seal_profile(tmp_path, ksef_simulator.base_url)
+    token = ksef_simulator.sim.issue_ksef_token(NIP)
+    before = ksef_simulator.sim.counters()["events"].get("logins_completed", 0)
+    for command in ("show", "revoke"):
+        for as_json in ((), ("--json",)):
+            result = run_cli(tmp_path, "tokens", command, token, *as_json)
+            assert result.code == 2, result.err
+            assert "a whole KSeF token, not its reference number" in result.err
+            assert token.split("|")[-1] not in result.out + result.err
+    bad = run_cli(tmp_path, "tokens", "show", "../auth/sessions/current")
+    assert bad.code == 2 and "not a KSeF token reference number" in bad.err
+    assert ksef_simulator.sim.counters()["events"].get("logins_completed", 0) == before
+    assert ksef_simulator.sim.token_status(token) == "Active"  # nothing reached KSeF

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ksef_auth import ConfigError, KsefError
-from ksef_auth.tokens import TOKEN_PERMISSIONS, TokenClient, check_permissions
+from ksef_auth.tokens import TOKEN_PERMISSIONS, TokenClient, check_permissions, check_reference
 from ksef_auth_simulator import RunningSimulator
 
 from .test_flow_support import make_strategy, new_nip
@@ -59,3 +59,17 @@ def test_refusals_are_ksef_errors(ksef_simulator: RunningSimulator) -> None:
     assert info.value.http_status == 403
     with pytest.raises(ConfigError, match="5 to 256"):
         client.create(["InvoiceRead"], "ERP")
+
+
+def test_a_reference_is_checked_before_anything_is_sent(ksef_simulator: RunningSimulator) -> None:
+    nip = new_nip()
+    token = ksef_simulator.sim.issue_ksef_token(nip)
+    client = TokenClient(make_strategy(ksef_simulator, nip, token=token))
+    for call in (client.get, client.revoke):
+        with pytest.raises(ConfigError, match="a whole KSeF token") as info:
+            call(token)
+        assert token.split("|")[-1] not in str(info.value)
+        with pytest.raises(ConfigError, match="not a KSeF token reference number"):
+            call("../auth/sessions/current")
+    assert ksef_simulator.sim.counters()["events"].get("logins_completed", 0) == 0
+    assert check_reference(token.split("|")[0]) == token.split("|")[0]

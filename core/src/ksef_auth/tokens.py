@@ -23,6 +23,7 @@ replayed after it may have reached KSeF (a second token would be made).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -56,6 +57,28 @@ TOKEN_STATUSES: tuple[str, ...] = ("Pending", "Active", "Revoking", "Revoked", "
 
 AUTHOR_TYPES: tuple[str, ...] = ("Nip", "Pesel", "Fingerprint")
 DESCRIPTION_LENGTH = (5, 256)
+
+
+_REFERENCE = re.compile(r"[0-9A-Za-z-]{36}")
+
+
+def check_reference(reference: str) -> str:
+    """``reference`` when it is a KSeF reference number (36 letters, digits and dashes, as
+    ``20251010-EC-1DCE3E3000-12ECB5B36E-45``); ``ConfigError`` otherwise, before anything is
+    sent. A whole KSeF token given instead (``reference|nip-...|secret``) is refused without
+    being repeated: it would otherwise travel in the URL and come back in the error."""
+    if _REFERENCE.fullmatch(reference):
+        return reference
+    if "|" in reference:
+        raise ConfigError(
+            "that is a whole KSeF token, not its reference number (not sent, not shown): give"
+            " the part before the first '|' (cut -d'|' -f1)"
+        )
+    shown = repr(reference) if len(reference) <= 64 else f"a value of {len(reference)} characters"
+    raise ConfigError(
+        f"{shown} is not a KSeF token reference number (36 letters, digits and dashes, such as"
+        " 20251010-EC-1DCE3E3000-12ECB5B36E-45); ksef-auth tokens list shows them"
+    )
 
 
 @attrs.frozen
@@ -237,6 +260,7 @@ class TokenClient:
 
     def get(self, reference: str) -> TokenInfo:
         """One token's status and metadata (``GET /tokens/{reference}``)."""
+        check_reference(reference)
         action = f"reading KSeF token {reference}"
         response = self._request("GET", f"/tokens/{reference}", action)
         if response.status_code != 200:
@@ -246,6 +270,7 @@ class TokenClient:
     def revoke(self, reference: str) -> None:
         """Revoke a token (``DELETE /tokens/{reference}``): it cannot log in any more; sessions
         it opened live on until they end."""
+        check_reference(reference)
         action = f"revoking KSeF token {reference}"
         response = self._request("DELETE", f"/tokens/{reference}", action)
         if response.status_code not in (200, 204):
@@ -314,4 +339,5 @@ __all__ = [
     "TokenInfo",
     "check_description",
     "check_permissions",
+    "check_reference",
 ]

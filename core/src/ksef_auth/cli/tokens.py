@@ -38,6 +38,7 @@ from ksef_auth.tokens import (
     TokenInfo,
     check_description,
     check_permissions,
+    check_reference,
 )
 
 if TYPE_CHECKING:
@@ -248,8 +249,15 @@ def list_(
         click.echo(_row(info))
 
 
+def _reference(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return check_reference(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @tokens.command()
-@click.argument("reference")
+@click.argument("reference", callback=_reference)
 @profile_option
 @config_option
 @json_option
@@ -267,7 +275,7 @@ def show(reference: str, profile_name: str | None, config_path: Path | None, as_
 
 
 @tokens.command()
-@click.argument("reference")
+@click.argument("reference", callback=_reference)
 @profile_option
 @config_option
 @json_option
