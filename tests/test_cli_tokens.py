@@ -125,17 +125,22 @@ def test_list_json_is_a_list_and_show_of_an_unknown_token_is_exit_5(
 def test_a_whole_token_given_as_a_reference_is_neither_sent_nor_shown(
     tmp_path: Path, ksef_simulator: Any
 ) -> None:
-    """`tokens revoke "$(cat erp.token)"` without the `cut`: the token would travel in the URL
-    (`DELETE /tokens/<token>`) and come back in the error message."""
+    """`tokens revoke "$(cat erp.token)"` without the `cut`, `sessions revoke "$(ksef-auth
+    token)"`: the token would travel in the URL (`DELETE /tokens/<token>`) and come back in the
+    error message."""
     _seal_profile(tmp_path, ksef_simulator.base_url)
     token = ksef_simulator.sim.issue_ksef_token(NIP)
     before = ksef_simulator.sim.counters()["events"].get("logins_completed", 0)
-    for command in ("show", "revoke"):
+    for command in (("tokens", "show"), ("tokens", "revoke"), ("sessions", "revoke")):
         for as_json in ((), ("--json",)):
-            result = run_cli(tmp_path, "tokens", command, token, *as_json)
+            result = run_cli(tmp_path, *command, token, *as_json)
             assert result.code == 2, result.err
-            assert "a whole KSeF token, not its reference number" in result.err
+            assert "that is a whole KSeF token, not a" in result.err
             assert token.split("|")[-1] not in result.out + result.err
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1MjYxMDQwODI4In0.c2lnbmF0dXJlLXBhcnQtbG9uZw"
+    pasted = run_cli(tmp_path, "sessions", "revoke", jwt)  # `"$(ksef-auth token)"`
+    assert pasted.code == 2 and "an access or refresh token" in pasted.err
+    assert jwt not in pasted.out + pasted.err
     bad = run_cli(tmp_path, "tokens", "show", "../auth/sessions/current")
     assert bad.code == 2 and "not a KSeF token reference number" in bad.err
     assert ksef_simulator.sim.counters()["events"].get("logins_completed", 0) == before

@@ -62,22 +62,32 @@ DESCRIPTION_LENGTH = (5, 256)
 _REFERENCE = re.compile(r"[0-9A-Za-z-]{36}")
 
 
-def check_reference(reference: str) -> str:
+def check_reference(
+    reference: str, what: str = "KSeF token", listed_by: str = "ksef-auth tokens list"
+) -> str:
     """``reference`` when it is a KSeF reference number (36 letters, digits and dashes, as
     ``20251010-EC-1DCE3E3000-12ECB5B36E-45``); ``ConfigError`` otherwise, before anything is
-    sent. A whole KSeF token given instead (``reference|nip-...|secret``) is refused without
-    being repeated: it would otherwise travel in the URL and come back in the error."""
+    sent. A secret given instead (a whole KSeF token ``reference|nip-...|secret``, an access
+    token) is refused without being repeated: it would otherwise travel in the URL and come back
+    in the error. ``what`` and ``listed_by`` name the kind of reference in the message (``session``,
+    ``ksef-auth sessions``)."""
     if _REFERENCE.fullmatch(reference):
         return reference
     if "|" in reference:
         raise ConfigError(
-            "that is a whole KSeF token, not its reference number (not sent, not shown): give"
-            " the part before the first '|' (cut -d'|' -f1)"
+            f"that is a whole KSeF token, not a {what} reference number (not sent, not shown); a"
+            " KSeF token's own reference number is the part before the first '|'"
+            " (cut -d'|' -f1)"
+        )
+    if reference.startswith("eyJ"):
+        raise ConfigError(
+            f"that is an access or refresh token (a JWT), not a {what} reference number (not"
+            f" sent, not shown); {listed_by} shows the reference numbers"
         )
     shown = repr(reference) if len(reference) <= 64 else f"a value of {len(reference)} characters"
     raise ConfigError(
-        f"{shown} is not a KSeF token reference number (36 letters, digits and dashes, such as"
-        " 20251010-EC-1DCE3E3000-12ECB5B36E-45); ksef-auth tokens list shows them"
+        f"{shown} is not a {what} reference number (36 letters, digits and dashes, such as"
+        f" 20251010-EC-1DCE3E3000-12ECB5B36E-45); {listed_by} shows them"
     )
 
 

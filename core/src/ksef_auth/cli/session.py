@@ -34,7 +34,7 @@ from ksef_auth.cli.profile import (
     profile_option,
     target,
 )
-from ksef_auth.errors import NoSession, StoreError
+from ksef_auth.errors import ConfigError, NoSession, StoreError
 
 if TYPE_CHECKING:
     from ksef_auth.flow import AuthSession
@@ -295,8 +295,17 @@ def sessions(
         )
 
 
+def _reference(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from ksef_auth.tokens import check_reference
+
+    try:  # a token pasted here would travel in the URL and come back in the error
+        return check_reference(value, "session", "ksef-auth sessions")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @sessions.command("revoke")
-@click.argument("reference")
+@click.argument("reference", callback=_reference)
 @profile_option
 @config_option
 @json_option
