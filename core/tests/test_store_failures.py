@@ -160,6 +160,22 @@ def test_one_breaker_per_store_object() -> None:
     assert "skipping" in repr(breaker)
 
 
+def test_a_failure_reported_without_a_pause_keeps_the_managers_store_backoff(
+    sim: RunningSimulator,
+) -> None:
+    """A store's own helper (the redis store's rate limiter) reports its failures without a
+    pause: the store is then skipped for the refresh.store_backoff of the managers using it."""
+    store = FlakyStore()
+    breaker = breaker_for(store)
+    assert breaker.pause == 10  # nobody has said otherwise yet: store_backoff's default
+    assert make_strategy(sim, store=store, policy=RefreshPolicy(store_backoff=0.3)).session
+    assert breaker.pause == 0.3
+    breaker.failed(StoreError("the rate-limit script failed"))
+    assert breaker.skipping()
+    time.sleep(0.35)
+    assert not breaker.skipping()
+
+
 def test_a_store_without_weak_references_gets_a_breaker_anyway() -> None:
     class Slotted:
         __slots__ = ()

@@ -31,10 +31,13 @@ log = logging.getLogger("ksef_auth.session")
 class StoreBreaker:
     """Open (skipping the store) for a while after a failure; closed again after a success."""
 
-    __slots__ = ("__weakref__", "_down_since", "_lock", "_ref", "_until", "name")
+    __slots__ = ("__weakref__", "_down_since", "_lock", "_ref", "_until", "name", "pause")
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.pause = 10.0
+        """Seconds a failure reported without a pause skips the store: the
+        ``refresh.store_backoff`` of the session managers using the store (each sets it)."""
         self._until = 0.0  # monotonic time until which the store is skipped
         self._down_since: float | None = None
         self._lock = threading.Lock()
@@ -49,8 +52,12 @@ class StoreBreaker:
         """Whether the last operation on the store failed (an outage is going on)."""
         return self._down_since is not None
 
-    def failed(self, error: StoreError, pause: float) -> None:
-        """A store operation failed: skip the store for ``pause`` seconds."""
+    def failed(self, error: StoreError, pause: float | None = None) -> None:
+        """A store operation failed: skip the store for ``pause`` seconds. Without one (a
+        store's own helper that knows no refresh policy, such as its rate limiter):
+        :attr:`pause`, the session managers' ``refresh.store_backoff``."""
+        if pause is None:
+            pause = self.pause
         with self._lock:
             now = time.monotonic()
             if now < self._until:

@@ -162,6 +162,7 @@ class SessionManager:
         self._fallback_since: float | None = None  # the primary of a rotation is not usable
         self._tasks: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[str], bool]] = {}
         self._breaker = breaker_for(strategy.store)
+        self._breaker.pause = self.policy.store_backoff  # for the store's own helpers' failures
         self.logins = 0
         """Logins this manager made (a session adopted from the store is none of them)."""
 

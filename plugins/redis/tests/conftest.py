@@ -3,7 +3,8 @@ one server, a 3-master cluster (with a replica each) and a master + replica + 3 
 Where a binary is missing the tests that need it skip, saying what to install.
 
 ``KSEF_AUTH_REDIS_FAULT_SECONDS`` sets how long the SIGSTOP fault lasts (2 s by default, 10 s in
-``nox -s redis_fleet``).
+``nox -s redis_fleet``); ``KSEF_AUTH_REDIS_FLEET=1`` (set there) runs the long failover scenarios
+as well.
 """
 
 from __future__ import annotations

@@ -290,6 +290,31 @@ def test_a_held_lock_is_extended_beyond_its_ttl(redis_server: RedisServer) -> No
         assert other is True  # released on exit
 
 
+def test_the_lock_keeper_outlives_an_error_that_is_no_redis_error() -> None:
+    """During a cluster failover redis-py may raise RedisClusterException (no RedisError) from
+    an extension: it killed the keeper's thread, and this process extended no lock again."""
+    from redis.exceptions import RedisClusterException
+
+    from ksef_auth_redis.lock import LockKeeper
+
+    class FirstExtensionFails:  # stands for redis-py's Lock: only reacquire() is called
+        calls = 0
+
+        def reacquire(self) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise RedisClusterException("Redis Cluster cannot be connected")
+
+    keeper, lock = LockKeeper(ttl=0.15, max_hold=60), FirstExtensionFails()
+    keeper.hold(lock, "a lock")
+    deadline = time.monotonic() + 30
+    while lock.calls < 3:
+        assert time.monotonic() < deadline, "the keeper stopped extending after the error"
+        time.sleep(0.02)
+    keeper.drop(lock)
+    assert keeper.holding() == 0
+
+
 def test_lock_outlives_nothing_after_a_crash(redis_server: RedisServer) -> None:
     store = make_store(redis_server, lock_ttl=0.5)
     lock_name = f"{store.prefix}lock:{{{hashlib.sha256(KEY.encode()).hexdigest()}}}"

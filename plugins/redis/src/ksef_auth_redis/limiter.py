@@ -33,8 +33,6 @@ __all__ = ["SCRIPT", "RedisRateLimiter"]
 
 log = logging.getLogger("ksef_auth.store.redis")
 
-_BACKOFF = 10.0  # seconds Redis is skipped after it failed (as refresh.store_backoff's default)
-
 SCRIPT = """
 -- KEYS[1]: the log (sorted set of booked send times); KEYS[2]: the hold (no send before it)
 -- reserve:  ARGV = 'reserve', margin, max_wait, member, limit1, per1, limit2, per2, ...
@@ -132,7 +130,7 @@ class RedisRateLimiter:
                     self._script = client.register_script(SCRIPT)
                 answer = self._script(keys=list(self.keys_for(key)), args=args, client=client)
         except StoreError as exc:
-            breaker.failed(exc, _BACKOFF)
+            breaker.failed(exc)  # skipped as long as the session managers' store_backoff
             raise
         breaker.succeeded()
         return answer.decode() if isinstance(answer, bytes) else answer

@@ -55,10 +55,13 @@ class LockKeeper:
                     return
                 held = list(self._held.items())
             for ident, (lock, until, name) in held:
-                self._extend(ident, lock, until, name)
+                try:
+                    self._extend(ident, lock, until, name)
+                except Exception as exc:  # this thread must outlive any one failure
+                    log.debug("could not extend the lock %s: %s", name, type(exc).__name__)
 
     def _extend(self, ident: int, lock: Any, until: float, name: str) -> None:
-        from redis.exceptions import LockError, LockNotOwnedError, RedisError
+        from redis.exceptions import LockError, LockNotOwnedError, RedisClusterException, RedisError
 
         if time.monotonic() >= until:
             self._forget(ident, lock)
@@ -82,7 +85,9 @@ class LockKeeper:
             )
         except LockError:
             self._forget(ident, lock)  # released meanwhile
-        except (RedisError, OSError) as exc:  # the store is failing: the lock runs out on its own
+        except (RedisError, RedisClusterException, OSError) as exc:
+            # the store is failing (on a cluster, redis-py may say so with a
+            # RedisClusterException, which is no RedisError): the lock runs out on its own
             log.debug("could not extend the lock %s: %s", name, type(exc).__name__)
 
     def _forget(self, ident: int, lock: Any) -> None:

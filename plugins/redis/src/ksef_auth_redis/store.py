@@ -145,6 +145,8 @@ class RedisStore:
     _mutex: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
     _keeper: LockKeeper = attrs.field(init=False, repr=False)
     _failed_at: float = attrs.field(init=False, default=-math.inf, repr=False)
+    _relearn: bool = attrs.field(init=False, default=False, repr=False)
+    _failed_node: str | None = attrs.field(init=False, default=None, repr=False)
     _checked: bool = attrs.field(init=False, default=False, repr=False)
     _limiter: RedisRateLimiter | None = attrs.field(init=False, default=None, repr=False)
     _decoded: dict[str, tuple[bytes, SessionTokens]] = attrs.field(
@@ -214,7 +216,7 @@ class RedisStore:
     @contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[bool]:
         """``SET NX PX lock_ttl``, waited for up to ``timeout`` seconds, extended while held."""
-        from redis.exceptions import LockNotOwnedError, RedisError
+        from redis.exceptions import LockNotOwnedError, RedisClusterException, RedisError
 
         name = self._lock_key(key)
         with self.errors("take a lock in"):
@@ -249,8 +251,8 @@ class RedisStore:
                             name,
                             self.lock_ttl,
                         )
-                    except (RedisError, OSError) as exc:
-                        self._failed_at = time.monotonic()
+                    except (RedisError, RedisClusterException, OSError) as exc:
+                        self._failed(exc)
                         log.warning(
                             "could not release the lock in Redis at %s (%s); it expires in %g s",
                             self._target.where,
@@ -352,12 +354,47 @@ class RedisStore:
         return ring
 
     def client(self) -> Any:
-        """The redis-py client (``Redis``, ``RedisCluster``, or Sentinel's master), made once."""
-        if self._client is None:
+        """The redis-py client (``Redis``, ``RedisCluster``, or Sentinel's master), made once.
+
+        On a cluster, the first call after a failed operation asks the cluster for its slots
+        again (one ``CLUSTER SLOTS``, to a node other than the one that failed) before the
+        operation, so after a failover the store goes to the new master at once rather than
+        failing once more on the dead one. Raises what redis-py raises: call it inside
+        :meth:`errors`."""
+        client = self._client
+        if client is None:
             with self._mutex:
                 if self._client is None:
                     self._client = self._make_client(self.socket_timeout)
-        return self._client
+                client = self._client
+        if self._relearn:
+            self._relearn_slots(client)
+        return client
+
+    def _relearn_slots(self, client: Any) -> None:
+        """The cluster's slot map, learnt again (see :meth:`client`). redis-py refreshes it
+        itself when a node fails, but while a failover is going on the cluster still names the
+        dead master, and with the store skipped by its breaker nothing asks again: the first
+        operation after the outage would meet the dead node once more (costing a caller one
+        more ``socket_timeout`` and the store another ``store_backoff``)."""
+        self._relearn = False
+        failed, self._failed_node = self._failed_node, None
+        manager = client.nodes_manager
+        if failed is not None and "last_failed_node_name" in _parameters(manager.initialize):
+            manager.initialize(last_failed_node_name=failed)  # asked last, if at all
+        else:
+            manager.initialize()
+
+    def _failed(self, exc: BaseException) -> None:
+        """Redis failed to answer: remembered for the lock's release and, on a cluster, for the
+        next operation to learn the slots again first (:meth:`client`)."""
+        self._failed_at = time.monotonic()
+        if self._target.mode == "cluster":
+            connection = getattr(exc, "connection", None)  # redis-py: the node that failed
+            host, port = getattr(connection, "host", None), getattr(connection, "port", None)
+            if host and port:
+                self._failed_node = f"{host}:{port}"
+            self._relearn = True
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -548,13 +585,13 @@ class RedisStore:
                 " password (and username) options"
             )
         if isinstance(exc, MasterNotFoundError):
-            self._failed_at = time.monotonic()
+            self._failed(exc)
             return StoreError(
                 f"no Sentinel at {where} names a reachable master for"
                 f" {self._target.service!r}: is the service name right, is a failover going on?"
             )
         if isinstance(exc, RedisConnectionError | RedisTimeout | OSError):
-            self._failed_at = time.monotonic()
+            self._failed(exc)
             return StoreError(
                 f"Redis at {where} is unreachable ({self._reason(exc)}); check the url option"
                 " and that redis-server runs"
@@ -568,7 +605,7 @@ class RedisStore:
             text = self._reason(exc)
             kind = type(exc).__name__
             if self._target.mode == "cluster" and kind in ("ClusterDownError", "TryAgainError"):
-                self._failed_at = time.monotonic()
+                self._failed(exc)
                 return StoreError(f"the Redis Cluster at {where} is down or failing over ({text})")
             redirected = kind in ("MovedError", "AskError") or text.startswith(("MOVED", "ASK"))
             if self._target.mode != "cluster" and redirected:
@@ -579,6 +616,7 @@ class RedisStore:
                 )
             return StoreError(f"Redis at {where} refused to {doing} it: {text}")
         if isinstance(exc, RedisClusterException):
+            self._failed(exc)  # no node reachable, a slot not covered: the map is out of date
             text = self._reason(exc)
             hint = ""
             if "not enabled" in text.lower():
@@ -594,6 +632,16 @@ class RedisStore:
             f"RedisStore(url={self._target.where!r}, mode={self._target.mode!r},"
             f" prefix={self.prefix!r}, key={key!r})"
         )
+
+
+def _parameters(function: Any) -> frozenset[str]:
+    """The names of ``function``'s parameters (what this redis-py version takes)."""
+    import inspect
+
+    try:
+        return frozenset(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
 
 
 def _service_of(sentinel_client: Any) -> str:

@@ -435,16 +435,34 @@ class RedisCluster:
         os.kill(self.pids[port], signal.SIGCONT)
 
     def wait_ok(self, timeout: float = 60.0) -> None:
-        """Until every live node reports ``cluster_state:ok`` and every master has a replica
-        in sync (or ``timeout``: RuntimeError)."""
+        """Until the cluster serves every slot from a live master, as every live node sees it
+        (``cluster_state:ok``, all 16384 slots ok, no slot on a killed or failing node: after
+        :meth:`kill`, that is once the failover is done), and every replica is in sync with
+        its master; or ``timeout``: RuntimeError. A deadline, never a fixed sleep: a failover
+        on a busy machine takes longer than on an idle one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             live = [p for p in self.ports if self.alive(p)]
-            states = [_ask(self.cli, p, "cluster", "info", password=self.password) for p in live]
-            if all("cluster_state:ok" in s for s in states) and self._replicas_in_sync():
+            if all(self._serves_every_slot(p, live) for p in live) and self._replicas_in_sync():
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the cluster on {self.ports} did not become ok within {timeout} s")
+
+    def _serves_every_slot(self, port: int, live: list[int]) -> bool:
+        """Whether the node on ``port`` sees every slot served by a live, healthy master."""
+        info = _ask(self.cli, port, "cluster", "info", password=self.password)
+        if "cluster_state:ok" not in info or "cluster_slots_ok:16384" not in info:
+            return False
+        nodes = _ask(self.cli, port, "cluster", "nodes", password=self.password)
+        for line in nodes.splitlines():
+            fields = line.split()
+            if len(fields) < 9:
+                continue  # a node without slots (a replica, a master that lost them)
+            address, flags = fields[1], fields[2].split(",")
+            owner = int(address.split("@")[0].rpartition(":")[2])
+            if owner not in live or "fail" in flags or "fail?" in flags:
+                return False
+        return bool(nodes)
 
     def _replicas_in_sync(self) -> bool:
         replicas = [p for p in self.ports if self.alive(p) and self.role(p) == "slave"]
