@@ -7,6 +7,7 @@
     python3 -m nox -s redis_fleet  # Redis Cluster and Sentinel, longer faults (not in CI)
     python3 -m nox -s redis_fleet_bench   # 8 processes x 32 threads on a cluster, 60 s
     python3 -m nox -s peers        # third-party KSeF clients against the simulator (3.12)
+    python3 -m nox -s lowest       # every pyproject's lower bounds, every suite (CI: lowest_core)
     python3 -m nox -s soak         # the chaos soak, five minutes (CI: 30 s in integration)
 
 A plugin session installs core, the plugin, and only what the plugin declares (its
@@ -26,7 +27,7 @@ import nox
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
 DEFAULT_PYTHON = "3.11"
-TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.23"]
+TEST_TOOLS = ["pytest>=8", "pytest-asyncio>=0.24"]
 # Every test run fails a test that lets a secret out (ksef_auth.testing.secret_guard); the plugin
 # comes with core, so every session has it.
 PYTEST = ("pytest", "-p", "ksef_auth.testing.secret_guard")
@@ -60,7 +61,9 @@ if (_PYENV / "versions").is_dir():
     _all = sorted(p.name for p in (_PYENV / "versions").iterdir())
     os.environ["PYENV_VERSION"] = ":".join(v for v in dict.fromkeys([*_first, *_all]) if v)
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "core", "plugin", "integration", "peers", "docs", "compat"]
+nox.options.sessions = [
+    "lint", "core", "plugin", "integration", "peers", "docs", "compat", "lowest_core"
+]  # fmt: skip
 nox.options.error_on_missing_interpreters = False  # compat skips a Python that is not installed
 
 
@@ -179,12 +182,7 @@ def plugin(session: nox.Session, plugin: str) -> None:
 def integration(session: nox.Session) -> None:
     """Everything installed together: the cross-plugin tests in tests/."""
     _system_packages(session, "redis")  # the one-login-for-six-processes test on all three kinds
-    args: list[str] = []
-    for path in [ROOT / "core", *(ROOT / "plugins" / p for p in PLUGINS)]:
-        extras = tomllib.loads((path / "pyproject.toml").read_text())["project"].get(
-            "optional-dependencies", {}
-        )
-        args += ["-e", f"{path}[test]" if "test" in extras else str(path)]
+    args = _with_test_extras()
     # pip: tests build and install plugins; the docs tools: tests build the site; ruff: the
     # plugin template's output is checked lint-clean
     session.install(*TEST_TOOLS, "pip", "ruff", *DOCS_TOOLS, *args)
@@ -305,6 +303,57 @@ def redis_fleet_bench(session: nox.Session) -> None:
     _install(session, ROOT / "plugins" / "redis")
     session.install("-e", str(ROOT / "plugins" / "memory"))  # the cached path's baseline
     session.run("python", "bench/bench_redis.py", *session.posargs)
+
+
+def _with_test_extras() -> list[str]:
+    """``-e`` arguments for core and every plugin, each with its ``test`` extra if it has one."""
+    args: list[str] = []
+    for path in [ROOT / "core", *(ROOT / "plugins" / p for p in PLUGINS)]:
+        extras = tomllib.loads((path / "pyproject.toml").read_text())["project"].get(
+            "optional-dependencies", {}
+        )
+        args += ["-e", f"{path}[test]" if "test" in extras else str(path)]
+    return args
+
+
+def _lowest(session: nox.Session, projects: list[Path]) -> None:
+    """Each of ``projects`` (core, plugins/NAME) in a fresh virtualenv of its own with only what
+    it declares (as its ``core``/``plugin`` session installs it), every direct dependency at the
+    lowest version its pyproject allows (uv's ``--resolution lowest-direct``), then its tests.
+    One virtualenv each, so a bound is not hidden by another distribution's higher one."""
+    location = session.virtualenv.location
+    for project in projects:
+        if not (project / "tests").is_dir():
+            continue
+        _system_packages(session, project.name)
+        session.run("uv", "venv", "-q", "--clear", "-p", DEFAULT_PYTHON, location, external=True)
+        closure = _local_closure(project)
+        extras = tomllib.loads((project / "pyproject.toml").read_text())["project"].get(
+            "optional-dependencies", {}
+        )
+        target = f"{project}[test]" if "test" in extras else str(project)
+        session.install(
+            "--resolution", "lowest-direct", *TEST_TOOLS,
+            *(f"-e{path}" for path in closure[1:]), "-e", target,
+        )  # fmt: skip
+        session.run("uv", "pip", "list", external=True, env={"VIRTUAL_ENV": location})
+        tests = project.relative_to(ROOT) / "tests"
+        session.run(*PYTEST, "-q", "-p", "no:cacheprovider", str(tests), *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON, venv_backend="uv")
+def lowest(session: nox.Session) -> None:
+    """Core and every plugin, each at the lowest versions its pyproject allows, then its tests:
+    each pyproject's lower bounds must be true. Its own session (longer than the plugin
+    sessions together); CI runs ``lowest_core``."""
+    _lowest(session, [ROOT / "core", *(ROOT / "plugins" / name for name in PLUGINS)])
+
+
+@nox.session(python=DEFAULT_PYTHON, venv_backend="uv")
+def lowest_core(session: nox.Session) -> None:
+    """``lowest`` for core alone (with the plugins its test extra names, at their bounds too):
+    the short version in the default CI run."""
+    _lowest(session, [ROOT / "core"])
 
 
 @nox.session(python=DEFAULT_PYTHON)
