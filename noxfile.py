@@ -287,7 +287,8 @@ def redis_fleet(session: nox.Session) -> None:
     faults in plugin(redis), and the failovers in their short form (one renewal through it)."""
     _system_packages(session, "redis")
     _install(session, ROOT / "plugins" / "redis")
-    session.install("-e", str(ROOT / "plugins" / "file"))
+    # tests/test_cross_process.py: the file store, and the memory store as its control
+    session.install("-e", str(ROOT / "plugins" / "file"), "-e", str(ROOT / "plugins" / "memory"))
     session.env["KSEF_AUTH_REDIS_FAULT_SECONDS"] = "10"
     session.env["KSEF_AUTH_REDIS_FLEET"] = "1"  # the long failover scenarios too
     session.run(

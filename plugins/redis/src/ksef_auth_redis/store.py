@@ -589,6 +589,7 @@ class RedisStore:
             return StoreError(
                 f"no Sentinel at {where} names a reachable master for"
                 f" {self._target.service!r}: is the service name right, is a failover going on?"
+                f" ({self._reason(exc)})"
             )
         if isinstance(exc, RedisConnectionError | RedisTimeout | OSError):
             self._failed(exc)

@@ -589,15 +589,39 @@ class RedisSentinel:
     def resume(self, port: int) -> None:
         os.kill(self.pid(port), signal.SIGCONT)
 
+    def master_state(self, sentinel_port: int) -> dict[str, str]:
+        """``SENTINEL MASTER service`` as the sentinel on ``sentinel_port`` answers it (``ip``,
+        ``port``, ``flags``, ...; empty when it does not answer)."""
+        lines = _ask(
+            self.cli,
+            sentinel_port,
+            "sentinel",
+            "master",
+            self.service,
+            password=self.sentinel_password,
+        ).splitlines()  # one item a line: an empty value is an empty line
+        return dict(zip(lines[::2], lines[1::2], strict=False))
+
     def wait_failover(self, old_master: int, timeout: float = 60.0) -> int:
-        """Until the sentinels name another master than ``old_master``; its port."""
+        """Until the failover away from ``old_master`` is done as a client sees it: every
+        sentinel names the same other master, none flags it down (``s_down``, ``o_down``: a
+        client asking such a sentinel finds no master), and it answers as a master. Its port.
+        A deadline, never a fixed sleep: on a busy machine a sentinel that has just switched may
+        flag the new master down for a moment before it reaches it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            current = self.current_master()
-            if current is not None and current != old_master:
-                role = _ask(self.cli, current, "info", "replication", password=self.password)
+            states = [self.master_state(port) for port in self.sentinel_ports]
+            current = states[0].get("port", "")
+            flags = [state.get("flags", "").split(",") for state in states]
+            if (
+                current.isdigit()
+                and int(current) != old_master
+                and all(state.get("port") == current for state in states)
+                and all("master" in f and "s_down" not in f and "o_down" not in f for f in flags)
+            ):
+                role = _ask(self.cli, int(current), "info", "replication", password=self.password)
                 if "role:master" in role:
-                    return current
+                    return int(current)
             time.sleep(0.1)
         raise RuntimeError(f"no failover away from port {old_master} within {timeout} s")
 
@@ -685,15 +709,7 @@ def _wait_sentinels(
     while time.monotonic() < deadline:
         ready = True
         for port in deployment.sentinel_ports:
-            fields = _ask(
-                deployment.cli,
-                port,
-                "sentinel",
-                "master",
-                deployment.service,
-                password=deployment.sentinel_password,
-            ).split()
-            info = dict(zip(fields[::2], fields[1::2], strict=False))
+            info = deployment.master_state(port)
             if (
                 info.get("num-slaves") != str(replicas)
                 or info.get("num-other-sentinels") != str(sentinels - 1)
