@@ -43,7 +43,7 @@ class Row:
     what: str  # what the client does about it
     rules: tuple[dict[str, Any], ...] = ()  # simulator FaultRules (endpoint: the row's)
     phase: Phase = "login"  # the call under test: a login, a refresh, a business request
-    via: str = "simulator"  # or "proxy", "silent server", "scenario"
+    via: str = "simulator"  # or "proxy", "silent server", "endless body", "scenario"
     min_time: float = 0.0  # the call takes at least this long (a wait that must happen)
 
     @property
@@ -276,6 +276,24 @@ def _scenario_rows() -> list[Row]:
             via="silent server",
             min_time=LOGIN_DEADLINE - 0.1,
         ),
+        Row(
+            "-",
+            "a 200 whose body trickles in a byte at a time, read timeout longer than the deadline",
+            "DeadlineExceeded",
+            LOGIN_DEADLINE + 1.5,
+            "reads a body only until the deadline (and within `read_timeout` of its headers),"
+            " however steadily the bytes come",
+            via="endless body",
+            min_time=LOGIN_DEADLINE - 0.1,
+        ),
+        Row(
+            "-",
+            "a 200 whose body never ends (sent as fast as it is read)",
+            "ProtocolError",
+            3.0,
+            "stops reading at 4 MB (decoded) and reports an answer too large for KSeF",
+            via="endless body",
+        ),
     ]
 
 
@@ -293,10 +311,11 @@ def markdown() -> str:
         "",
         "What the client does when each endpoint of the login flow misbehaves. Every row is a"
         " test (`core/tests/test_fault_matrix.py`) over real loopback HTTP against the"
-        " simulator's fault injection, or through a small loopback proxy or a silent server"
-        " for what the simulator cannot inject. Each asserts the outcome, that it came within"
-        " the time bound, and that no secret (the KSeF token, any access, refresh or"
-        " authentication token) appears in the error, its causes or the log.",
+        " simulator's fault injection, or through a small loopback proxy, a silent server or"
+        " a server whose body never ends, for what the simulator cannot inject. Each asserts"
+        " the outcome, that it came within the time bound, and that no secret (the KSeF"
+        " token, any access, refresh or authentication token) appears in the error, its"
+        " causes or the log.",
         "",
         f"The client runs with `http = {{ {http[1:-1].replace('`, `', ', ')} }}` and a login"
         f" deadline (`refresh.poll_deadline`) of {LOGIN_DEADLINE:g} s. Outcome `ok` means the"

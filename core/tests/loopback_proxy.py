@@ -5,8 +5,10 @@
   loses the first answer (KSeF then refuses the replay: 21111 for a used challenge, 21301 for
   an already redeemed operation).
 * :class:`SilentServer` accepts connections and never answers.
+* :class:`EndlessBodyServer` answers 200 with a body that never ends: trickled a byte at a time
+  (each read gets data, so no per-read timeout fires) or flooded as fast as it goes.
 
-Both bind 127.0.0.1 on a free port, run in daemon threads and are stopped by ``stop()``.
+All bind 127.0.0.1 on a free port, run in daemon threads and are stopped by ``stop()``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -106,4 +109,53 @@ class SilentServer:
         return f"http://127.0.0.1:{self.port}/v2"
 
     def stop(self) -> None:
+        self._socket.close()
+
+
+class EndlessBodyServer:
+    """Answers every request with ``200`` and a JSON content type, then a body without end:
+    ``mode="trickle"`` sends one space every 0.1 s, ``mode="flood"`` 64 kB chunks (chunked
+    encoding) as fast as the client reads them."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(64)
+        self.port = self._socket.getsockname()[1]
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v2"
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        chunk = b" " * 65536
+        with connection:
+            try:
+                connection.recv(65536)
+                if self.mode == "trickle":
+                    connection.sendall(head + b"Content-Length: 1000000\r\n\r\n")
+                    while not self._stopped.is_set():
+                        connection.sendall(b" ")
+                        time.sleep(0.1)
+                else:
+                    connection.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+                    while not self._stopped.is_set():
+                        connection.sendall(b"10000\r\n" + chunk + b"\r\n")
+            except OSError:  # the client hung up: what a bounded client does
+                pass
+
+    def stop(self) -> None:
+        self._stopped.set()
         self._socket.close()

@@ -30,7 +30,7 @@ from ksef_auth_simulator import FaultRule, RunningSimulator
 from ksef_auth_token import KsefTokenSigner
 
 from .fault_matrix import HTTP, LOGIN_DEADLINE, REDEEM, ROWS, SUBMIT, Row, markdown
-from .loopback_proxy import ReplayingProxy, SilentServer
+from .loopback_proxy import EndlessBodyServer, ReplayingProxy, SilentServer
 from .test_flow_support import TokenSource, new_nip
 
 JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.")
@@ -66,7 +66,7 @@ class Case:
         self.nip = new_nip()
         self.token = sim.sim.issue_ksef_token(self.nip)
         self.rules: list[FaultRule] = []
-        self.servers: list[ReplayingProxy | SilentServer] = []
+        self.servers: list[ReplayingProxy | SilentServer | EndlessBodyServer] = []
         self.strategy = strategy_for(sim.base_url, self.token, self.nip)
         self.revoked: str | None = None
 
@@ -93,6 +93,11 @@ class Case:
             self.servers.append(silent)
             http = {"read_timeout": 30.0} if "deadline" in row.fault else {}
             return strategy_for(silent.base_url, self.token, self.nip, **http).token
+        if row.via == "endless body":
+            endless = EndlessBodyServer("trickle" if "trickles" in row.fault else "flood")
+            self.servers.append(endless)
+            http = {"read_timeout": 30.0} if "deadline" in row.fault else {}
+            return strategy_for(endless.base_url, self.token, self.nip, **http).token
         if row.via == "scenario" and "revoked" in row.fault:
             self.strategy.token()
             current = self.strategy.session.current()

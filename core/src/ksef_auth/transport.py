@@ -5,7 +5,9 @@ tens of milliseconds of certificate loading); :func:`client_for` hands it out. A
 cache, so a pre-forking server never shares sockets between workers.
 
 **How long, how hard** (:class:`HttpPolicy`). Each attempt waits at most ``connect_timeout`` to
-connect and ``read_timeout`` for each read; a request makes at most ``attempts`` attempts. A
+connect and ``read_timeout`` for each read, and reads the whole body within ``read_timeout`` of
+its headers and at most :data:`MAX_ANSWER_BYTES` of it (a server that trickles a body byte by
+byte, or sends one without end, is cut off); a request makes at most ``attempts`` attempts. A
 strategy file's ``http`` table sets these; the environment variables
 ``KSEF_AUTH_CONNECT_TIMEOUT``, ``KSEF_AUTH_READ_TIMEOUT``, ``KSEF_AUTH_RETRY_ATTEMPTS`` and
 ``KSEF_AUTH_MAX_RETRY_AFTER`` set whatever the strategy leaves unset. A request may carry a
@@ -63,7 +65,14 @@ import httpx
 
 from ksef_auth import system_warnings
 from ksef_auth.answers import describe_body
-from ksef_auth.errors import ConfigError, DeadlineExceeded, KsefError, RateLimited, TransportError
+from ksef_auth.errors import (
+    ConfigError,
+    DeadlineExceeded,
+    KsefError,
+    ProtocolError,
+    RateLimited,
+    TransportError,
+)
 from ksef_auth.model import ContextIdentifier, Environment, is_loopback_host
 from ksef_auth.pacing import Pacer, operation_of
 from ksef_auth.secret import Secret
@@ -74,6 +83,8 @@ Replay = Literal["always", "unsent"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_ANSWER_BYTES = 4 * 2**20
+"""The largest answer read (decoded); KSeF's authentication and token answers are a few kB."""
 USER_AGENT = "ksef-auth/0.2 (+httpx)"
 
 # --- shared clients -----------------------------------------------------------------------------
@@ -463,7 +474,7 @@ class Transport:
                 self._pace(pacer, operation, context, action, left)
                 left = None if deadline is None else deadline - time.monotonic()
             try:
-                response = client.request(
+                request = client.build_request(
                     method,
                     path,
                     content=content,
@@ -471,6 +482,7 @@ class Transport:
                     headers=send_headers,
                     timeout=policy.timeout(left),
                 )
+                response = self._exchange(client, request, action, policy, deadline)
             except httpx.TransportError as exc:
                 retryable = replay == "always" or isinstance(exc, _NOT_SENT)
                 if retryable and retry + 1 < policy.attempts:
@@ -508,6 +520,50 @@ class Transport:
             response.close()
             self._sleep(delay)
             retry += 1
+
+    def _exchange(
+        self,
+        client: httpx.Client,
+        request: httpx.Request,
+        action: str,
+        policy: HttpPolicy,
+        deadline: float | None,
+    ) -> httpx.Response:
+        """Send ``request`` and read its answer within bounds: at most :data:`MAX_ANSWER_BYTES`
+        (decoded), the whole body within ``read_timeout`` of the headers and before
+        ``deadline``. A server that trickles or floods a body is cut off there (a read timeout,
+        retried like one, or :class:`DeadlineExceeded`; a body too large is a ProtocolError)."""
+        response = client.send(request, stream=True)
+        ends = time.monotonic() + policy.read_timeout
+        if deadline is not None:
+            ends = min(ends, deadline)
+        body = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise ProtocolError(
+                        f"{action}: the answer from {self.environment.base_url} is larger than"
+                        f" {MAX_ANSWER_BYTES // 2**20} MB (KSeF's answers are a few kB); a"
+                        " proxy or a server that is not KSeF answered: check the base URL",
+                        endpoint=f"{request.method} {request.url.path}",
+                        http_status=response.status_code,
+                        reason="answer too large",
+                    )
+                if time.monotonic() > ends:
+                    if deadline is not None and ends >= deadline:
+                        raise self._out_of_time(action, deadline)
+                    raise httpx.ReadTimeout(
+                        f"the answer's body did not arrive within {policy.read_timeout:g} s",
+                        request=request,
+                    )
+        finally:
+            response.close()
+        framing = {"content-encoding", "content-length", "transfer-encoding"}
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in framing]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=request
+        )
 
     def _pace(
         self,
