@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import sandbox_env
+from test_docs_commands import PAGES as RUN_WHOLE
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = re.compile(r"^```console\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -38,11 +39,8 @@ def simulator_blocks(page: Path) -> list[str]:
 
 
 def _run_whole_elsewhere(page: Path) -> bool:
-    """True for a docs page ``tests/test_docs_commands.py`` runs in full."""
-    if page.relative_to(ROOT).parts[0] == "plugins":
-        return False
-    blocks = CONSOLE.findall(page.read_text(encoding="utf-8"))
-    return any("ksef-auth simulator" not in b for b in blocks)
+    """True for a page ``tests/test_docs_commands.py`` runs in full (its rule, not a copy)."""
+    return page in RUN_WHOLE
 
 
 def pages() -> list[Path]:
