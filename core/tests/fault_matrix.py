@@ -278,6 +278,16 @@ def _scenario_rows() -> list[Row]:
         ),
         Row(
             "-",
+            "a 200 whose body trickles in a byte at a time",
+            "TransportError",
+            4.0,
+            "each attempt reads the body for at most `read_timeout` after its headers (a read"
+            " timeout), retries within the budget, then reports that no answer came",
+            via="endless body",
+            min_time=2 * HTTP["read_timeout"],
+        ),
+        Row(
+            "-",
             "a 200 whose body trickles in a byte at a time, read timeout longer than the deadline",
             "DeadlineExceeded",
             LOGIN_DEADLINE + 1.5,

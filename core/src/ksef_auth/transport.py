@@ -392,6 +392,8 @@ RetryPolicy = HttpPolicy  # the name before 0.3; HttpPolicy also holds the timeo
 # --- requests -----------------------------------------------------------------------------------
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+"""Headers of the wire framing, dropped when an answer read in full is handed on."""
 WARNING_HEADER = "X-System-Warning"
 
 
@@ -559,8 +561,7 @@ class Transport:
                     )
         finally:
             response.close()
-        framing = {"content-encoding", "content-length", "transfer-encoding"}
-        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in framing]
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _FRAMING]
         return httpx.Response(
             response.status_code, headers=headers, content=bytes(body), request=request
         )
